@@ -1,0 +1,1 @@
+"""feedline: event-driven, exactly-once file-to-warehouse ETL."""
