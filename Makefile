@@ -1,0 +1,40 @@
+# feedline — `make run` brings up the quickstart, `make test` runs the whole suite as CI does.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run run-detached stop status install test test-unit test-fast lint typecheck bench clean
+
+install:  ## create .venv from requirements.lock (installs uv first if missing)
+	@PYTHON=$(PYTHON) scripts/bootstrap.sh
+
+run: install  ## start Airflow, load the sample files, report; Ctrl-C stops everything
+	@$(PY) -m feedline.quickstart
+
+run-detached: install  ## like run, but leave the stack running (stop it with `make stop`)
+	@$(PY) -m feedline.quickstart --detach
+
+stop:  ## stop every process `make run` started
+	@if [ -x $(PY) ]; then $(PY) -m feedline.stack stop; else echo "nothing to stop"; fi
+
+status: install  ## feeds' files by state
+	@$(VENV)/bin/feedline status
+
+test: install  ## lint, type-check and the whole test suite (unit, integration, end-to-end)
+	@scripts/test.sh
+
+test-unit: install  ## the fast tests only (no Airflow)
+	@$(VENV)/bin/pytest tests/unit -q
+
+lint: install
+	@$(VENV)/bin/ruff check src tests bench dags
+	@$(VENV)/bin/ruff format --check src tests bench dags
+
+typecheck: install
+	@$(VENV)/bin/mypy
+
+bench: install  ## transform throughput vs the pandas baseline (100 MB and 1 GB)
+	@$(PY) bench/transform.py
+
+clean: stop
+	rm -rf .airflow data/.tmp

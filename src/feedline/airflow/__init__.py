@@ -1,0 +1,1 @@
+"""The Airflow layer: DAGs generated from feed contracts, the folder-watching trigger, thin tasks."""

@@ -1,0 +1,214 @@
+"""Generate one Airflow DAG per feed contract: ingest → process (mapped per file) → post_process, cleanup.
+
+Parsing stays cheap: this module imports only the contract and the Airflow SDK; task bodies import
+the pipeline (polars, duckdb, boto3) when they run.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable, TriggerRule, task
+from airflow.sdk import TaskGroup, task_group
+
+from feedline.contract import Feed, FeedSet, Trigger, load_feeds
+from feedline.errors import ContractError
+from feedline.settings import Settings
+
+#: Pool serializing warehouse writes (DuckDB admits one writing process); override with FEEDLINE_POOL.
+DEFAULT_POOL = "feedline_warehouse"
+START = datetime(2024, 1, 1)
+
+
+def warehouse_pool() -> str:
+    return os.environ.get("FEEDLINE_POOL", DEFAULT_POOL) or "default_pool"
+
+
+def _default_args(feed: Feed) -> dict[str, Any]:
+    retries = feed.retries
+    return {
+        "owner": "feedline",
+        "retries": retries.retries,
+        "retry_delay": timedelta(seconds=retries.delay_seconds),
+        "retry_exponential_backoff": 2.0 if retries.exponential_backoff else 0,
+        "max_retry_delay": timedelta(seconds=retries.max_delay_seconds),
+    }
+
+
+def _doc(feed: Feed) -> str:
+    rows = "\n".join(
+        f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} |" for c in feed.columns
+    )
+    return (
+        f"### feed `{feed.name}`\n\n{feed.description}\n\n"
+        f"Source `{feed.source.uri}` (`{feed.source.pattern}`) → `{feed.target.table}` ({feed.target.mode.value}), "
+        f"primary key `{', '.join(feed.primary_key) or '—'}`.\n\n| column | type | nullable |\n|---|---|---|\n{rows}\n"
+    )
+
+
+def _schedule(feed: Feed, settings: Settings) -> Any:
+    sweep = CronTriggerTimetable(feed.schedule.sweep, timezone="UTC") if feed.schedule.sweep else None
+    if feed.schedule.trigger is Trigger.sensor:
+        return CronTriggerTimetable("* * * * *", timezone="UTC")
+    location = settings.source_location(feed.source.uri)
+    watchers = []
+    if not feed.source.is_s3:
+        from feedline.airflow.triggers import LocalFolderTrigger
+
+        trigger = LocalFolderTrigger(directory=location, pattern=feed.source.pattern,
+                                     poll_seconds=feed.schedule.poll_seconds,
+                                     settle_seconds=feed.source.settle_seconds)
+        watchers.append(AssetWatcher(name=f"feedline_{feed.name}_watcher", trigger=trigger))
+    uri = location if feed.source.is_s3 else Path(location).as_uri()
+    asset = Asset(name=f"feedline_{feed.name}_landing", uri=uri, group="feedline", watchers=watchers)
+    return AssetOrTimeSchedule(timetable=sweep, assets=asset) if sweep else asset
+
+
+def _final_attempt() -> bool:
+    from airflow.sdk import get_current_context
+
+    ti = get_current_context()["ti"]
+    return int(ti.try_number) > int(getattr(ti, "max_tries", 0))
+
+
+def _guard(feed: Feed, ref: dict[str, Any], step: str, fn: Any) -> Any:
+    """Run one per-file step: terminal errors quarantine and fail fast; others retry, then mark `failed`."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from feedline.errors import TerminalError
+    from feedline.pipeline import FeedPipeline
+
+    try:
+        return fn()
+    except TerminalError as exc:
+        reason = f"{step} of {feed.name}/{ref['key']} failed: {exc}"
+        FeedPipeline(feed).quarantine(ref, reason)
+        raise AirflowFailException(f"{reason} — the file is quarantined; fix the data or the contract, then replay") \
+            from exc
+    except Exception as exc:
+        if _final_attempt():
+            FeedPipeline(feed).fail(ref, f"{step}: {type(exc).__name__}: {exc}")
+        raise
+
+
+def build_dag(feed: Feed, settings: Settings | None = None) -> DAG:
+    """The DAG `feed_<name>` for one feed."""
+    settings = settings or Settings.from_env()
+    pool = warehouse_pool()
+
+    with DAG(
+        dag_id=feed.dag_id,
+        description=feed.description or f"feedline feed {feed.name}",
+        schedule=_schedule(feed, settings),
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=_default_args(feed),
+        tags=["feedline", f"feed:{feed.name}", feed.schedule.trigger.value],
+        doc_md=_doc(feed),
+    ) as dag:
+        with TaskGroup("ingest") as ingest:
+            wait = None
+            if feed.schedule.trigger is Trigger.sensor:
+                from airflow.providers.standard.sensors.filesystem import FileSensor
+
+                wait = FileSensor(
+                    task_id="wait_for_file",
+                    filepath=os.path.join(settings.source_location(feed.source.uri), feed.source.pattern),
+                    fs_conn_id="fs_default",
+                    deferrable=True,
+                    poke_interval=feed.schedule.poll_seconds,
+                    timeout=55,
+                    soft_fail=True,
+                    retries=0,
+                )
+
+            @task(task_id="discover", pool=pool, trigger_rule=TriggerRule.NONE_FAILED)
+            def discover() -> list[dict[str, Any]]:
+                """Register new complete files in the ledger; return every unfinished file of the feed."""
+                from feedline.pipeline import FeedPipeline
+
+                found = FeedPipeline(feed, settings).discover()
+                print(f"{len(found.refs)} file(s) to process ({found.new} new, {found.redelivered} already known)")
+                return found.refs
+
+            refs = discover()
+            if wait is not None:
+                wait >> refs
+
+        @task(task_id="transform", map_index_template="{{ task.op_kwargs['ref']['key'] }}")
+        def transform(ref: dict[str, Any]) -> dict[str, Any]:
+            """Clean one file to Parquet; bad rows go to quarantine with their reason."""
+            from feedline.pipeline import FeedPipeline
+
+            return dict(_guard(feed, ref, "transform", lambda: FeedPipeline(feed, settings).transform(ref)))
+
+        @task(task_id="load", pool=pool, map_index_template="{{ task.op_kwargs['ref']['key'] }}")
+        def load(ref: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+            """Load one file and mark it loaded in the same transaction."""
+            from feedline.pipeline import FeedPipeline
+
+            return dict(_guard(feed, ref, "load", lambda: FeedPipeline(feed, settings).load(ref, result)))
+
+        @task_group(group_id="process")
+        def process(ref: dict[str, Any]) -> None:
+            load(ref, transform(ref))
+
+        processed = process.expand(ref=refs)
+
+        with TaskGroup("post_process") as post:
+
+            @task(task_id="report", pool=pool, trigger_rule=TriggerRule.ALL_DONE)
+            def report(refs: list[dict[str, Any]]) -> dict[str, Any]:
+                """The fate of every file of this run, from the ledger."""
+                from feedline.pipeline import FeedPipeline
+
+                summary = FeedPipeline(feed, settings).summarize(refs)
+                for key, fate in summary["files"].items():
+                    print(f"{key}: {fate['state']} rows_loaded={fate['rows_loaded']} "
+                          f"rows_rejected={fate['rows_rejected']} {fate['error'] or ''}".rstrip())
+                return summary
+
+            @task(task_id="archive", pool=pool, trigger_rule=TriggerRule.ALL_DONE)
+            def archive() -> dict[str, int]:
+                """Move loaded raw files from landing to the archive area."""
+                from feedline.pipeline import FeedPipeline
+
+                return FeedPipeline(feed, settings).archive()
+
+            report(refs) >> archive()
+
+        @task(task_id="cleanup", pool=pool, trigger_rule=TriggerRule.ONE_FAILED, retries=1)
+        def cleanup(refs: list[dict[str, Any]]) -> None:
+            """After a failure: drop staging and partial outputs, then fail the run with what went wrong."""
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from feedline.pipeline import FeedPipeline
+
+            problems = FeedPipeline(feed, settings).cleanup(refs)
+            detail = "; ".join(f"{key}: {err}" for key, err in problems.items()) or "see the failed task's log"
+            raise AirflowFailException(f"feed {feed.name}: {len(problems)} file(s) did not load — {detail}")
+
+        processed >> post
+        processed >> cleanup(refs)
+        ingest >> processed
+    return dag
+
+
+def build_dags(feeds_dir: str | Path | None = None, settings: Settings | None = None) -> dict[str, DAG]:
+    """A DAG for every valid feed in `feeds_dir`; invalid feeds are skipped (see `contract_errors`)."""
+    settings = settings or Settings.from_env()
+    feed_set = load_feeds(feeds_dir or settings.feeds_dir)
+    return {feed.dag_id: build_dag(feed, settings) for feed in feed_set.feeds}
+
+
+def raise_contract_errors(feeds_dir: str | Path | None = None) -> FeedSet:
+    """Raise one import error listing every invalid feed file, each with its field and fix."""
+    settings = Settings.from_env()
+    feed_set = load_feeds(feeds_dir or settings.feeds_dir)
+    if feed_set.errors:
+        raise ContractError("\n".join(str(e) for e in feed_set.errors.values()))
+    return feed_set

@@ -1,0 +1,103 @@
+"""The `feedline` command: validate feed files, show each file's fate, process a feed without Airflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from feedline.contract import load_feeds
+from feedline.settings import Settings
+
+if TYPE_CHECKING:
+    from feedline.warehouse import Warehouse
+
+app = typer.Typer(help="feedline: exactly-once file-to-warehouse feeds.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+console = Console(highlight=False)
+FeedsOption = Annotated[Path | None, typer.Option("--feeds", help="Feeds folder (default: FEEDLINE_FEEDS or ./feeds).")]
+
+
+def _settings(feeds: Path | None) -> Settings:
+    settings = Settings.from_env()
+    if feeds is not None:
+        settings = Settings(home=settings.home, feeds_dir=feeds.resolve(), lake=settings.lake,
+                            warehouse=settings.warehouse)
+    return settings
+
+
+@app.command()
+def validate(feeds: FeedsOption = None) -> None:
+    """Check every feed file; exit 1 if any is invalid, naming the file, the field and the fix."""
+    settings = _settings(feeds)
+    feed_set = load_feeds(settings.feeds_dir)
+    for feed in feed_set.feeds:
+        console.print(f"[green]ok[/]    {feed.name}: {len(feed.columns)} columns → {feed.target.table} "
+                      f"({feed.target.mode.value})")
+    for error in feed_set.errors.values():
+        console.print(f"[red]error[/] {error}")
+    if not feed_set.feeds and not feed_set.errors:
+        console.print(f"no feed files in {settings.feeds_dir}")
+    raise typer.Exit(1 if feed_set.errors else 0)
+
+
+def status_table(warehouse: Warehouse) -> Table:
+    """Files per state per feed with row counts and the last error, from the ledger."""
+    from feedline.ledger import Ledger
+
+    table = Table(title="Files by state (ledger)")
+    for column in ("feed", "state", "files", "rows in", "rows loaded", "rows rejected", "last error"):
+        table.add_column(column)
+    for row in Ledger(warehouse).summary():
+        error = str(row.get("last_error") or "")
+        table.add_row(str(row["feed"]), str(row["state"]), str(row["files"]), str(row.get("rows_in") or 0),
+                      str(row.get("rows_loaded") or 0), str(row.get("rows_rejected") or 0),
+                      error if len(error) < 80 else error[:77] + "...")
+    return table
+
+
+@app.command()
+def status(feeds: FeedsOption = None, files: Annotated[bool, typer.Option(help="List every file.")] = False) -> None:
+    """Show each feed's files by state, rows loaded and rejected, and the last error."""
+    from feedline.ledger import Ledger
+    from feedline.warehouse import connect_warehouse
+
+    settings = _settings(feeds)
+    warehouse = connect_warehouse(settings.warehouse)
+    console.print(status_table(warehouse))
+    if files:
+        table = Table(title="Files")
+        for column in ("feed", "key", "version", "state", "rows in", "loaded", "rejected", "error"):
+            table.add_column(column)
+        for entry in Ledger(warehouse).entries():
+            table.add_row(entry.feed, entry.key, str(entry.version), entry.state.value, str(entry.rows_in or ""),
+                          str(entry.rows_loaded or ""), str(entry.rows_rejected or ""), entry.error or "")
+        console.print(table)
+
+
+@app.command()
+def run(feed: Annotated[str, typer.Option("--feed", help="Feed name.")], feeds: FeedsOption = None) -> None:
+    """Process every file waiting for FEED once, in this process, without the scheduler."""
+    from feedline.pipeline import FeedPipeline
+
+    settings = _settings(feeds)
+    feed_set = load_feeds(settings.feeds_dir)
+    match = next((f for f in feed_set.feeds if f.name == feed), None)
+    if match is None:
+        problem = next((str(e) for path, e in feed_set.errors.items() if Path(path).stem == feed), None)
+        console.print(f"[red]{problem or f'no valid feed named {feed!r} in {settings.feeds_dir}'}[/]")
+        raise typer.Exit(2)
+    summary = FeedPipeline(match, settings).run_once()
+    for key, state in summary.files.items():
+        colour = "green" if state == "loaded" else "red"
+        console.print(f"[{colour}]{state:<11}[/] {key} {summary.errors.get(key, '')}")
+    console.print(f"{len(summary.files)} file(s); {summary.rows_loaded} rows loaded, "
+                  f"{summary.rows_rejected} rows rejected")
+    raise typer.Exit(1 if summary.errors else 0)
+
+
+if __name__ == "__main__":
+    app()

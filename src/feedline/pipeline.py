@@ -1,0 +1,274 @@
+"""One feed's steps — discover, transform, load, quarantine, archive, clean up — free of Airflow.
+
+The Airflow tasks and the `feedline run` command both call these; each step reads and writes the
+ledger, so any step can be retried or re-run and the ledger decides what is left to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from feedline.contract import Feed
+from feedline.errors import TerminalError
+from feedline.settings import Settings
+
+if TYPE_CHECKING:
+    from feedline.ledger import Ledger, LedgerEntry
+    from feedline.storage import Storage
+    from feedline.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Discovery:
+    """What a sweep found: refs of every unfinished file (new or left by an earlier run)."""
+
+    refs: list[dict[str, Any]] = field(default_factory=list)
+    new: int = 0
+    redelivered: int = 0
+
+
+@dataclass
+class RunSummary:
+    """The outcome of processing one feed once, per file."""
+
+    feed: str
+    files: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+
+
+def log_state(feed: str, ref: dict[str, Any], state: str, **fields: Any) -> None:
+    """One structured line per file state change, so a log search answers 'what happened to this file'."""
+    extra = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+    log.info("feedline.file feed=%s key=%s version=%s state=%s %s", feed, ref["key"], ref.get("version"), state,
+             extra)
+
+
+class FeedPipeline:
+    """The steps of one feed against its source, lake areas, ledger and warehouse."""
+
+    def __init__(self, feed: Feed, settings: Settings | None = None, warehouse: Warehouse | None = None) -> None:
+        self.feed = feed
+        self.settings = settings or Settings.from_env()
+        self._warehouse = warehouse
+
+    # --- wiring ------------------------------------------------------------------------------------
+
+    @cached_property
+    def source(self) -> Storage:
+        from feedline.storage import open_storage
+
+        location = self.settings.source_location(self.feed.source.uri)
+        return open_storage(location, settle_seconds=self.feed.source.settle_seconds)
+
+    def area(self, name: str) -> Storage:
+        from feedline.storage import open_storage
+
+        return open_storage(self.settings.area(name, self.feed.name), settle_seconds=0)
+
+    @cached_property
+    def warehouse(self) -> Warehouse:
+        if self._warehouse is None:
+            from feedline.warehouse import connect_warehouse
+
+            self._warehouse = connect_warehouse(self.settings.warehouse)
+        return self._warehouse
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        from feedline.ledger import Ledger
+
+        return Ledger(self.warehouse)
+
+    @contextmanager
+    def _workdir(self) -> Iterator[Path]:
+        """Scratch space; inside the lake when it is local, so finished files are renamed, not copied."""
+        base = None if self.settings.lake.startswith("s3://") else Path(self.settings.lake) / ".tmp"
+        if base is not None:
+            base.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f"{self.feed.name}-", dir=base) as tmp:
+            yield Path(tmp)
+
+    def _local(self, storage: Storage, key: str, workdir: Path) -> Path:
+        path = storage.local_path(key)
+        return path if path is not None else storage.download(key, workdir / Path(key).name)
+
+    # --- steps -------------------------------------------------------------------------------------
+
+    def discover(self) -> Discovery:
+        """Register complete files of the source in the ledger and return every unfinished one."""
+        self.ledger.ensure()
+        self.warehouse.ensure_table(self.feed)
+        objects = list(self.source.list(self.feed.source.pattern))
+        registration = self.ledger.register(self.feed.name, objects)
+        for entry in registration.new:
+            log_state(self.feed.name, entry.ref(), "detected", size=entry.size, identity=entry.identity)
+        pending = self.ledger.pending(self.feed.name, limit=self.feed.max_files_per_run)
+        return Discovery(refs=[e.ref() for e in pending], new=len(registration.new),
+                         redelivered=len(registration.known))
+
+    def transform(self, ref: dict[str, Any]) -> dict[str, Any]:
+        """Clean one file into Parquet (and rejected rows); raises TerminalError for a bad file."""
+        from feedline.ledger import FileState
+        from feedline.transform import transform_file
+
+        file_id = ref["file_id"]
+        entry = self.ledger.get(file_id)
+        if entry is not None and entry.state is FileState.loaded:
+            return {"file_id": file_id, "already_loaded": True}
+        self.ledger.mark(file_id, FileState.transforming)
+        log_state(self.feed.name, ref, "transforming")
+        with self._workdir() as work:
+            raw = self._local(self.source, ref["key"], work)
+            clean, rejected = work / "clean.parquet", work / "rejected.parquet"
+            result = transform_file(self.feed, raw, clean, rejected)
+            clean_key = f"{file_id}.parquet"
+            clean_uri = self.area("processed").upload(clean, clean_key)
+            rejected_uri = None
+            if result.rows_rejected:
+                rejected_uri = self.area("quarantine").upload(rejected, f"rows/{file_id}.parquet")
+        self.ledger.mark(file_id, FileState.transformed, rows_in=result.rows_in, rows_rejected=result.rows_rejected,
+                         duplicates=result.duplicates_dropped, clean_uri=clean_uri, rejected_uri=rejected_uri)
+        log_state(self.feed.name, ref, "transformed", rows_in=result.rows_in, rows_out=result.rows_out,
+                  rows_rejected=result.rows_rejected, duplicates=result.duplicates_dropped,
+                  seconds=round(result.seconds, 3))
+        return {"file_id": file_id, "clean_key": clean_key, "clean_uri": clean_uri, "rejected_uri": rejected_uri,
+                **result.to_dict()}
+
+    def load(self, ref: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+        """Load one transformed file; the load and its ledger `loaded` mark commit together."""
+        from feedline.ledger import FileState
+
+        file_id = ref["file_id"]
+        entry = self.ledger.get(file_id)
+        if result.get("already_loaded") or (entry is not None and entry.state is FileState.loaded):
+            log.info("%s is already loaded; nothing to do", ref["key"])
+            return {"file_id": file_id, "rows_loaded": 0, "already_loaded": True}
+        self.ledger.mark(file_id, FileState.loading)
+        log_state(self.feed.name, ref, "loading")
+        started = time.monotonic()
+        with self._workdir() as work:
+            parquet = self._local(self.area("processed"), result["clean_key"], work)
+            outcome = self.warehouse.load(
+                self.feed, file_id, parquet, rows_in=int(result["rows_in"]),
+                rows_rejected=int(result["rows_rejected"]), duplicates=int(result["duplicates_dropped"]),
+                clean_uri=result["clean_uri"], rejected_uri=result.get("rejected_uri") or "",
+            )
+        log_state(self.feed.name, ref, "loaded", rows=outcome.rows_loaded,
+                  seconds=round(time.monotonic() - started, 3), already_loaded=outcome.already_loaded or None)
+        return {"file_id": file_id, "rows_loaded": outcome.rows_loaded, "already_loaded": outcome.already_loaded}
+
+    def quarantine(self, ref: dict[str, Any], reason: str) -> None:
+        """Set a bad file aside with its reason: raw file to the quarantine area, ledger `quarantined`."""
+        from feedline.ledger import FileState
+
+        file_id, key = ref["file_id"], ref["key"]
+        quarantine = self.area("quarantine")
+        if self.source.exists(key):
+            self.source.move(key, quarantine, f"files/{key}")
+        quarantine.write_bytes(f"files/{key}.reason.txt", f"{reason}\n".encode())
+        self._delete_outputs(file_id)
+        self.ledger.mark(file_id, FileState.quarantined, error=reason)
+        log_state(self.feed.name, ref, "quarantined", error=reason.splitlines()[0] if reason else None)
+
+    def fail(self, ref: dict[str, Any], error: str) -> None:
+        """Record that retries are exhausted; the raw file stays where it is for a replay."""
+        from feedline.ledger import TERMINAL, FileState
+
+        entry = self.ledger.get(ref["file_id"])
+        if entry is None or entry.state in TERMINAL:
+            return
+        self.ledger.mark(ref["file_id"], FileState.failed, error=error)
+        log_state(self.feed.name, ref, "failed", error=error.splitlines()[0] if error else None)
+
+    def archive(self) -> dict[str, int]:
+        """Tidy the landing area: loaded files go to the archive, re-deliveries of bad ones to quarantine.
+
+        Matching is by content (the ledger's identity), so a new version that landed under the same
+        key after the sweep stays in place for the next run.
+        """
+        from feedline.ledger import FileState, file_id_of
+
+        moved = {"archived": 0, "quarantined": 0}
+        archive, quarantine = self.area("archive"), self.area("quarantine")
+        for obj in self.source.list(self.feed.source.pattern):
+            entry = self.ledger.get(file_id_of(self.feed.name, obj.key, obj.identity, obj.size))
+            if entry is None:
+                continue
+            if entry.state is FileState.loaded:
+                self.source.move(obj.key, archive, obj.key)
+                moved["archived"] += 1
+            elif entry.state is FileState.quarantined:
+                self.source.move(obj.key, quarantine, f"files/{obj.key}")
+                moved["quarantined"] += 1
+        return moved
+
+    def cleanup(self, refs: list[dict[str, Any]]) -> dict[str, str]:
+        """After a failure: drop staging tables and partial outputs of this run's failed files.
+
+        Files still in flight are left alone; returns {key: error} of the files that did not load.
+        """
+        from feedline.ledger import FileState
+
+        problems: dict[str, str] = {}
+        for ref in refs:
+            entry = self.ledger.get(ref["file_id"])
+            if entry is None or entry.state not in (FileState.quarantined, FileState.failed):
+                continue
+            self.warehouse.drop_staging(self.feed, ref["file_id"])
+            if entry.state is FileState.failed:
+                self._delete_outputs(ref["file_id"])
+            problems[ref["key"]] = f"{entry.state.value}: {entry.error or 'no error recorded'}"
+        return problems
+
+    def _delete_outputs(self, file_id: str) -> None:
+        self.area("processed").delete(f"{file_id}.parquet")
+
+    def summarize(self, refs: list[dict[str, Any]]) -> dict[str, Any]:
+        """The fate of each file of a run, read back from the ledger."""
+        files: dict[str, Any] = {}
+        totals = {"rows_in": 0, "rows_loaded": 0, "rows_rejected": 0, "duplicates": 0}
+        for ref in refs:
+            entry = self.ledger.get(ref["file_id"])
+            if entry is None:
+                continue
+            files[entry.key] = {"state": entry.state.value, "rows_loaded": entry.rows_loaded,
+                                "rows_rejected": entry.rows_rejected, "error": entry.error}
+            for name in totals:
+                totals[name] += getattr(entry, name) or 0
+        return {"feed": self.feed.name, "files": files, **totals}
+
+    def run_once(self) -> RunSummary:
+        """Process everything waiting, in this process: the scheduler-free path of `feedline run`."""
+        from feedline.errors import TransientError
+
+        summary = RunSummary(feed=self.feed.name)
+        discovery = self.discover()
+        for ref in discovery.refs:
+            try:
+                result = self.transform(ref)
+                loaded = self.load(ref, result)
+                summary.rows_loaded += int(loaded["rows_loaded"])
+                summary.rows_rejected += int(result.get("rows_rejected", 0))
+                summary.files[ref["key"]] = "loaded"
+            except TerminalError as exc:
+                self.quarantine(ref, str(exc))
+                summary.files[ref["key"]] = "quarantined"
+                summary.errors[ref["key"]] = str(exc)
+            except TransientError as exc:
+                self.fail(ref, str(exc))
+                summary.files[ref["key"]] = "failed"
+                summary.errors[ref["key"]] = str(exc)
+        self.archive()
+        return summary
