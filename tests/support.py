@@ -13,8 +13,9 @@ REPO = Path(__file__).resolve().parents[1]
 def make_project(root: Path, feeds: dict[str, str] | None = None) -> Path:
     """A project folder like the repo's: dags/ (copied), feeds/ (the example feed, or `feeds`)."""
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(REPO / "dags", root / "dags", dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "dags", root / "dags", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+    )
     (root / "feeds").mkdir(exist_ok=True)
     if feeds is None:
         shutil.copy(REPO / "feeds" / "orders.yaml", root / "feeds" / "orders.yaml")

@@ -15,17 +15,23 @@ from feedline.settings import Settings
 if TYPE_CHECKING:
     from feedline.warehouse import Warehouse
 
-app = typer.Typer(help="feedline: exactly-once file-to-warehouse feeds.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="feedline: exactly-once file-to-warehouse feeds.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 console = Console(highlight=False)
-FeedsOption = Annotated[Path | None, typer.Option("--feeds", help="Feeds folder (default: FEEDLINE_FEEDS or ./feeds).")]
+FeedsOption = Annotated[
+    Path | None, typer.Option("--feeds", help="Feeds folder (default: FEEDLINE_FEEDS or ./feeds).")
+]
 
 
 def _settings(feeds: Path | None) -> Settings:
     settings = Settings.from_env()
     if feeds is not None:
-        settings = Settings(home=settings.home, feeds_dir=feeds.resolve(), lake=settings.lake,
-                            warehouse=settings.warehouse)
+        settings = Settings(
+            home=settings.home, feeds_dir=feeds.resolve(), lake=settings.lake, warehouse=settings.warehouse
+        )
     return settings
 
 
@@ -35,8 +41,10 @@ def validate(feeds: FeedsOption = None) -> None:
     settings = _settings(feeds)
     feed_set = load_feeds(settings.feeds_dir)
     for feed in feed_set.feeds:
-        console.print(f"[green]ok[/]    {feed.name}: {len(feed.columns)} columns → {feed.target.table} "
-                      f"({feed.target.mode.value})")
+        console.print(
+            f"[green]ok[/]    {feed.name}: {len(feed.columns)} columns → {feed.target.table} "
+            f"({feed.target.mode.value})"
+        )
     for error in feed_set.errors.values():
         console.print(f"[red]error[/] {error}")
     if not feed_set.feeds and not feed_set.errors:
@@ -53,14 +61,22 @@ def status_table(warehouse: Warehouse) -> Table:
         table.add_column(column)
     for row in Ledger(warehouse).summary():
         error = str(row.get("last_error") or "")
-        table.add_row(str(row["feed"]), str(row["state"]), str(row["files"]), str(row.get("rows_in") or 0),
-                      str(row.get("rows_loaded") or 0), str(row.get("rows_rejected") or 0),
-                      error if len(error) < 80 else error[:77] + "...")
+        table.add_row(
+            str(row["feed"]),
+            str(row["state"]),
+            str(row["files"]),
+            str(row.get("rows_in") or 0),
+            str(row.get("rows_loaded") or 0),
+            str(row.get("rows_rejected") or 0),
+            error if len(error) < 80 else error[:77] + "...",
+        )
     return table
 
 
 @app.command()
-def status(feeds: FeedsOption = None, files: Annotated[bool, typer.Option(help="List every file.")] = False) -> None:
+def status(
+    feeds: FeedsOption = None, files: Annotated[bool, typer.Option(help="List every file.")] = False
+) -> None:
     """Show each feed's files by state, rows loaded and rejected, and the last error."""
     from feedline.ledger import Ledger
     from feedline.warehouse import connect_warehouse
@@ -73,8 +89,16 @@ def status(feeds: FeedsOption = None, files: Annotated[bool, typer.Option(help="
         for column in ("feed", "key", "version", "state", "rows in", "loaded", "rejected", "error"):
             table.add_column(column)
         for entry in Ledger(warehouse).entries():
-            table.add_row(entry.feed, entry.key, str(entry.version), entry.state.value, str(entry.rows_in or ""),
-                          str(entry.rows_loaded or ""), str(entry.rows_rejected or ""), entry.error or "")
+            table.add_row(
+                entry.feed,
+                entry.key,
+                str(entry.version),
+                entry.state.value,
+                str(entry.rows_in or ""),
+                str(entry.rows_loaded or ""),
+                str(entry.rows_rejected or ""),
+                entry.error or "",
+            )
         console.print(table)
 
 
@@ -94,8 +118,10 @@ def run(feed: Annotated[str, typer.Option("--feed", help="Feed name.")], feeds: 
     for key, state in summary.files.items():
         colour = "green" if state == "loaded" else "red"
         console.print(f"[{colour}]{state:<11}[/] {key} {summary.errors.get(key, '')}")
-    console.print(f"{len(summary.files)} file(s); {summary.rows_loaded} rows loaded, "
-                  f"{summary.rows_rejected} rows rejected")
+    console.print(
+        f"{len(summary.files)} file(s); {summary.rows_loaded} rows loaded, "
+        f"{summary.rows_rejected} rows rejected"
+    )
     raise typer.Exit(1 if summary.errors else 0)
 
 

@@ -81,7 +81,9 @@ class ColumnType:
             if not 1 <= precision <= 38:
                 raise ValueError(f"decimal precision {precision} is out of range; use 1 to 38")
             if scale > precision:
-                raise ValueError(f"decimal scale {scale} exceeds precision {precision}; use scale <= precision")
+                raise ValueError(
+                    f"decimal scale {scale} exceeds precision {precision}; use scale <= precision"
+                )
             return cls("decimal", precision, scale)
         if raw == "decimal":
             raise ValueError("'decimal' needs a precision and scale; write e.g. 'decimal(12,2)'")
@@ -91,8 +93,8 @@ class ColumnType:
 
 class Case(StrEnum):
     keep = "keep"
-    lower = "lower"
-    upper = "upper"
+    lower = "lower"  # type: ignore[assignment]
+    upper = "upper"  # type: ignore[assignment]
 
 
 class Column(Strict):
@@ -109,10 +111,15 @@ class Column(Strict):
         None, description="Values read as null (after trimming); defaults to the feed's csv.null_tokens."
     )
     formats: tuple[str, ...] = Field(
-        (), description="strftime formats tried in order for date/timestamp columns; ISO 8601 is always tried."
+        (),
+        description="strftime formats tried in order for date/timestamp columns; ISO 8601 is always tried.",
     )
-    true_values: tuple[str, ...] = Field(("true", "t", "yes", "y", "1"), description="bool: values read as true.")
-    false_values: tuple[str, ...] = Field(("false", "f", "no", "n", "0"), description="bool: values read as false.")
+    true_values: tuple[str, ...] = Field(
+        ("true", "t", "yes", "y", "1"), description="bool: values read as true."
+    )
+    false_values: tuple[str, ...] = Field(
+        ("false", "f", "no", "n", "0"), description="bool: values read as false."
+    )
 
     @field_validator("name")
     @classmethod
@@ -148,8 +155,12 @@ class CsvOptions(Strict):
     header: bool = Field(True, description="Whether the first line names the columns.")
     encoding: str = Field("utf-8", description="Text encoding of the file, e.g. utf-8, latin-1, utf-16.")
     quote: str = Field('"', description="One-character quote.")
-    compression: Compression = Field(Compression.auto, description="auto (by .gz suffix / magic), none or gzip.")
-    null_tokens: tuple[str, ...] = Field(DEFAULT_NULL_TOKENS, description="Values read as null in every column.")
+    compression: Compression = Field(
+        Compression.auto, description="auto (by .gz suffix / magic), none or gzip."
+    )
+    null_tokens: tuple[str, ...] = Field(
+        DEFAULT_NULL_TOKENS, description="Values read as null in every column."
+    )
 
     @field_validator("delimiter", "quote")
     @classmethod
@@ -166,7 +177,9 @@ class CsvOptions(Strict):
         try:
             return codecs.lookup(value).name
         except LookupError:
-            raise ValueError(f"{value!r} is not a known text encoding; use e.g. utf-8, latin-1 or utf-16") from None
+            raise ValueError(
+                f"{value!r} is not a known text encoding; use e.g. utf-8, latin-1 or utf-16"
+            ) from None
 
 
 class Source(Strict):
@@ -205,14 +218,16 @@ class Source(Strict):
 class LoadMode(StrEnum):
     append = "append"
     upsert = "upsert"
-    replace = "replace"
+    replace = "replace"  # type: ignore[assignment]
 
 
 class Target(Strict):
     """The warehouse table a feed loads into, and how."""
 
     table: str = Field(description="Target table name.")
-    schema_: str | None = Field(None, alias="schema", description="Target schema; the warehouse default if unset.")
+    schema_: str | None = Field(
+        None, alias="schema", description="Target schema; the warehouse default if unset."
+    )
     mode: LoadMode = Field(LoadMode.append, description="append, upsert (needs primary_key) or replace.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -245,9 +260,12 @@ class Trigger(StrEnum):
 class Schedule(Strict):
     """How a feed's runs start: on file events (watcher) or a deferrable sensor, plus a sweep."""
 
-    trigger: Trigger = Field(Trigger.watcher, description="watcher (asset events) or sensor (deferrable FileSensor).")
+    trigger: Trigger = Field(
+        Trigger.watcher, description="watcher (asset events) or sensor (deferrable FileSensor)."
+    )
     sweep: str | None = Field(
-        "*/30 * * * *", description="Cron of the fallback sweep that catches anything an event missed; null for none."
+        "*/30 * * * *",
+        description="Cron of the fallback sweep that catches anything an event missed; null for none.",
     )
     poll_seconds: float = Field(1.0, gt=0, le=3600, description="How often the watcher or sensor looks.")
 
@@ -260,7 +278,9 @@ class Feed(Strict):
     source: Source
     csv: CsvOptions = Field(default_factory=CsvOptions)
     columns: tuple[Column, ...] = Field(min_length=1)
-    primary_key: tuple[str, ...] = Field((), description="Columns identifying a row; dedupe and upsert use it.")
+    primary_key: tuple[str, ...] = Field(
+        (), description="Columns identifying a row; dedupe and upsert use it."
+    )
     target: Target
     retries: Retries = Field(default_factory=Retries)
     schedule: Schedule = Field(default_factory=Schedule)
@@ -305,8 +325,11 @@ def _location(loc: tuple[int | str, ...], raw: Any) -> str:
     node = raw
     for item in loc:
         if isinstance(item, int):
-            name = node[item].get("name") if isinstance(node, list) and item < len(node) and isinstance(
-                node[item], dict) else None
+            name = (
+                node[item].get("name")
+                if isinstance(node, list) and item < len(node) and isinstance(node[item], dict)
+                else None
+            )
             if name and parts and parts[-1] == "columns":
                 parts.append(str(name))
             else:
@@ -329,7 +352,9 @@ def _fields_of(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
             return []
         annotation = info.annotation
         args = getattr(annotation, "__args__", ())
-        current = next((a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        current = next(
+            (a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None
+        )
         if current is None:
             return []
     fields = getattr(current, "model_fields", {})
@@ -353,7 +378,9 @@ def _describe(error: dict[str, Any], raw: Any) -> str:
 def parse_feed(raw: Any, origin: str) -> Feed:
     """Validate one feed document; `origin` names it in error messages."""
     if not isinstance(raw, dict):
-        raise ContractError(f"{origin}: a feed file must be a YAML mapping with name, source, columns and target")
+        raise ContractError(
+            f"{origin}: a feed file must be a YAML mapping with name, source, columns and target"
+        )
     try:
         return Feed.model_validate(raw)
     except ValidationError as exc:
@@ -369,8 +396,9 @@ def load_feed(path: Path | str) -> Feed:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ContractError(f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax") \
-            from None
+        raise ContractError(
+            f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ContractError(f"{path}: cannot be read ({exc})") from None
     feed = parse_feed(raw, str(path))
@@ -408,4 +436,3 @@ def load_feeds(folder: Path | str) -> FeedSet:
         tables[table] = feed.name
         result.feeds.append(feed)
     return result
-

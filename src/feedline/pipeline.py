@@ -21,7 +21,7 @@ from feedline.errors import TerminalError
 from feedline.settings import Settings
 
 if TYPE_CHECKING:
-    from feedline.ledger import Ledger, LedgerEntry
+    from feedline.ledger import Ledger
     from feedline.storage import Storage
     from feedline.warehouse import Warehouse
 
@@ -51,14 +51,22 @@ class RunSummary:
 def log_state(feed: str, ref: dict[str, Any], state: str, **fields: Any) -> None:
     """One structured line per file state change, so a log search answers 'what happened to this file'."""
     extra = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-    log.info("feedline.file feed=%s key=%s version=%s state=%s %s", feed, ref["key"], ref.get("version"), state,
-             extra)
+    log.info(
+        "feedline.file feed=%s key=%s version=%s state=%s %s",
+        feed,
+        ref["key"],
+        ref.get("version"),
+        state,
+        extra,
+    )
 
 
 class FeedPipeline:
     """The steps of one feed against its source, lake areas, ledger and warehouse."""
 
-    def __init__(self, feed: Feed, settings: Settings | None = None, warehouse: Warehouse | None = None) -> None:
+    def __init__(
+        self, feed: Feed, settings: Settings | None = None, warehouse: Warehouse | None = None
+    ) -> None:
         self.feed = feed
         self.settings = settings or Settings.from_env()
         self._warehouse = warehouse
@@ -93,7 +101,7 @@ class FeedPipeline:
 
     @contextmanager
     def _workdir(self) -> Iterator[Path]:
-        """Scratch space; inside the lake when it is local, so finished files are renamed, not copied."""
+        """Scratch space, inside the lake when it is local (same filesystem as the areas it fills)."""
         base = None if self.settings.lake.startswith("s3://") else Path(self.settings.lake) / ".tmp"
         if base is not None:
             base.mkdir(parents=True, exist_ok=True)
@@ -115,8 +123,9 @@ class FeedPipeline:
         for entry in registration.new:
             log_state(self.feed.name, entry.ref(), "detected", size=entry.size, identity=entry.identity)
         pending = self.ledger.pending(self.feed.name, limit=self.feed.max_files_per_run)
-        return Discovery(refs=[e.ref() for e in pending], new=len(registration.new),
-                         redelivered=len(registration.known))
+        return Discovery(
+            refs=[e.ref() for e in pending], new=len(registration.new), redelivered=len(registration.known)
+        )
 
     def transform(self, ref: dict[str, Any]) -> dict[str, Any]:
         """Clean one file into Parquet (and rejected rows); raises TerminalError for a bad file."""
@@ -138,13 +147,32 @@ class FeedPipeline:
             rejected_uri = None
             if result.rows_rejected:
                 rejected_uri = self.area("quarantine").upload(rejected, f"rows/{file_id}.parquet")
-        self.ledger.mark(file_id, FileState.transformed, rows_in=result.rows_in, rows_rejected=result.rows_rejected,
-                         duplicates=result.duplicates_dropped, clean_uri=clean_uri, rejected_uri=rejected_uri)
-        log_state(self.feed.name, ref, "transformed", rows_in=result.rows_in, rows_out=result.rows_out,
-                  rows_rejected=result.rows_rejected, duplicates=result.duplicates_dropped,
-                  seconds=round(result.seconds, 3))
-        return {"file_id": file_id, "clean_key": clean_key, "clean_uri": clean_uri, "rejected_uri": rejected_uri,
-                **result.to_dict()}
+        self.ledger.mark(
+            file_id,
+            FileState.transformed,
+            rows_in=result.rows_in,
+            rows_rejected=result.rows_rejected,
+            duplicates=result.duplicates_dropped,
+            clean_uri=clean_uri,
+            rejected_uri=rejected_uri,
+        )
+        log_state(
+            self.feed.name,
+            ref,
+            "transformed",
+            rows_in=result.rows_in,
+            rows_out=result.rows_out,
+            rows_rejected=result.rows_rejected,
+            duplicates=result.duplicates_dropped,
+            seconds=round(result.seconds, 3),
+        )
+        return {
+            "file_id": file_id,
+            "clean_key": clean_key,
+            "clean_uri": clean_uri,
+            "rejected_uri": rejected_uri,
+            **result.to_dict(),
+        }
 
     def load(self, ref: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
         """Load one transformed file; the load and its ledger `loaded` mark commit together."""
@@ -161,13 +189,28 @@ class FeedPipeline:
         with self._workdir() as work:
             parquet = self._local(self.area("processed"), result["clean_key"], work)
             outcome = self.warehouse.load(
-                self.feed, file_id, parquet, rows_in=int(result["rows_in"]),
-                rows_rejected=int(result["rows_rejected"]), duplicates=int(result["duplicates_dropped"]),
-                clean_uri=result["clean_uri"], rejected_uri=result.get("rejected_uri") or "",
+                self.feed,
+                file_id,
+                parquet,
+                rows_in=int(result["rows_in"]),
+                rows_rejected=int(result["rows_rejected"]),
+                duplicates=int(result["duplicates_dropped"]),
+                clean_uri=result["clean_uri"],
+                rejected_uri=result.get("rejected_uri") or "",
             )
-        log_state(self.feed.name, ref, "loaded", rows=outcome.rows_loaded,
-                  seconds=round(time.monotonic() - started, 3), already_loaded=outcome.already_loaded or None)
-        return {"file_id": file_id, "rows_loaded": outcome.rows_loaded, "already_loaded": outcome.already_loaded}
+        log_state(
+            self.feed.name,
+            ref,
+            "loaded",
+            rows=outcome.rows_loaded,
+            seconds=round(time.monotonic() - started, 3),
+            already_loaded=outcome.already_loaded or None,
+        )
+        return {
+            "file_id": file_id,
+            "rows_loaded": outcome.rows_loaded,
+            "already_loaded": outcome.already_loaded,
+        }
 
     def quarantine(self, ref: dict[str, Any], reason: str) -> None:
         """Set a bad file aside with its reason: raw file to the quarantine area, ledger `quarantined`."""
@@ -243,8 +286,12 @@ class FeedPipeline:
             entry = self.ledger.get(ref["file_id"])
             if entry is None:
                 continue
-            files[entry.key] = {"state": entry.state.value, "rows_loaded": entry.rows_loaded,
-                                "rows_rejected": entry.rows_rejected, "error": entry.error}
+            files[entry.key] = {
+                "state": entry.state.value,
+                "rows_loaded": entry.rows_loaded,
+                "rows_rejected": entry.rows_rejected,
+                "error": entry.error,
+            }
             for name in totals:
                 totals[name] += getattr(entry, name) or 0
         return {"feed": self.feed.name, "files": files, **totals}

@@ -155,7 +155,9 @@ def _feed_dags(stack: Stack, timeout: float = 120) -> list[str]:
         if dags:
             return dags
         time.sleep(2)
-    raise TimeoutError(f"no feed DAG parsed after {timeout:.0f}s; see {stack.home}/logs and `feedline validate`")
+    raise TimeoutError(
+        f"no feed DAG parsed after {timeout:.0f}s; see {stack.home}/logs and `feedline validate`"
+    )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,12 @@ class Settings:
         feeds = Path(env.get("FEEDLINE_FEEDS") or home / "feeds")
         lake = env.get("FEEDLINE_LAKE") or str(home / "data")
         warehouse = env.get("FEEDLINE_WAREHOUSE") or str(home / "data" / "warehouse.duckdb")
-        return cls(home=home, feeds_dir=feeds if feeds.is_absolute() else home / feeds, lake=lake,
-                   warehouse=warehouse)
+        return cls(
+            home=home,
+            feeds_dir=feeds if feeds.is_absolute() else home / feeds,
+            lake=lake,
+            warehouse=warehouse,
+        )
 
     def area(self, name: str, feed: str) -> str:
         """The lake location of one feed's `processed`, `quarantine` or `archive` area."""

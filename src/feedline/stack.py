@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -132,17 +133,27 @@ class Stack:
         else:
             from cryptography.fernet import Fernet
 
-            keys = {"fernet_key": Fernet.generate_key().decode(), "secret_key": secrets.token_urlsafe(32),
-                    "jwt_secret": secrets.token_urlsafe(48)}
+            keys = {
+                "fernet_key": Fernet.generate_key().decode(),
+                "secret_key": secrets.token_urlsafe(32),
+                "jwt_secret": secrets.token_urlsafe(48),
+            }
             secrets_file.write_text(json.dumps(keys))
             secrets_file.chmod(0o600)
-        config = CONFIG_TEMPLATE.format(dags=self.project / "dags", home=self.home, port=self.port,
-                                        parallelism=self.parallelism, **keys)
+        config = CONFIG_TEMPLATE.format(
+            dags=self.project / "dags", home=self.home, port=self.port, parallelism=self.parallelism, **keys
+        )
         (self.home / "airflow.cfg").write_text(config)
 
     def airflow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(self.venv_bin / "airflow"), *args], env=self.env(), cwd=self.project,
-                              capture_output=True, text=True, check=check)
+        return subprocess.run(
+            [str(self.venv_bin / "airflow"), *args],
+            env=self.env(),
+            cwd=self.project,
+            capture_output=True,
+            text=True,
+            check=check,
+        )
 
     def migrate(self) -> None:
         """Create or upgrade the metadata DB, then add the connection and pool the feeds use."""
@@ -156,8 +167,14 @@ class Stack:
             "Pool.create_or_update_pool('feedline_warehouse', slots=1, include_deferred=False,\n"
             "    description='Serializes feedline warehouse writes (DuckDB admits one writing process)')\n"
         )
-        subprocess.run([sys.executable, "-c", script], env=self.env(), cwd=self.project, check=True,
-                       capture_output=True, text=True)
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env=self.env(),
+            cwd=self.project,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
 
     # --- processes -----------------------------------------------------------------------------------
 
@@ -191,9 +208,15 @@ class Stack:
             if name == "api-server":
                 args += ["--port", str(self.port), "--host", "127.0.0.1"]
             with open(self.log_dir / f"{name}.log", "ab") as log:
-                proc = subprocess.Popen(args, env=self.env(), cwd=self.project, stdout=log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        start_new_session=True)
+                proc = subprocess.Popen(
+                    args,
+                    env=self.env(),
+                    cwd=self.project,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
             (self.pid_dir / f"{name}.pid").write_text(str(proc.pid))
 
     def health(self) -> dict[str, str]:
@@ -216,25 +239,22 @@ class Stack:
             if dead:
                 raise RuntimeError(f"{', '.join(dead)} exited; see {self.log_dir}/<component>.log")
             time.sleep(2)
-        raise TimeoutError(f"Airflow not healthy after {timeout:.0f}s: {status or 'API not answering'}; "
-                           f"see {self.log_dir}")
+        raise TimeoutError(
+            f"Airflow not healthy after {timeout:.0f}s: {status or 'API not answering'}; see {self.log_dir}"
+        )
 
     def stop(self, timeout: float = 30) -> list[str]:
         """Stop every component this stack started (its whole process group), by PID."""
         running = self.pids()
         for pid in running.values():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.pids():
             time.sleep(0.5)
         for pid in self.pids().values():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         for name in running:
             (self.pid_dir / f"{name}.pid").unlink(missing_ok=True)
         return list(running)
@@ -249,16 +269,21 @@ class Stack:
     def token(self) -> str:
         """An API token for the admin user (for tests and scripts)."""
         request = urllib.request.Request(  # noqa: S310
-            f"{self.url}/auth/token", data=json.dumps({"username": "admin", "password": self.password()}).encode(),
-            headers={"Content-Type": "application/json"}, method="POST")
+            f"{self.url}/auth/token",
+            data=json.dumps({"username": "admin", "password": self.password()}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
             return str(json.loads(resp.read())["access_token"])
 
     def api(self, method: str, path: str, body: object | None = None) -> object:
         request = urllib.request.Request(  # noqa: S310
-            f"{self.url}/api/v2/{path.lstrip('/')}", method=method,
+            f"{self.url}/api/v2/{path.lstrip('/')}",
+            method=method,
             data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {self.token()}", "Content-Type": "application/json"})
+            headers={"Authorization": f"Bearer {self.token()}", "Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=15) as resp:  # noqa: S310
             return json.loads(resp.read() or b"null")
 
@@ -266,8 +291,12 @@ class Stack:
 def project_stack(project: Path | None = None) -> Stack:
     project = (project or Path(os.environ.get("FEEDLINE_HOME") or Path.cwd())).resolve()
     home = Path(os.environ.get("FEEDLINE_AIRFLOW_HOME") or project / ".airflow")
-    return Stack(project=project, home=home, port=int(os.environ.get("FEEDLINE_PORT", "8080")),
-                 parallelism=int(os.environ.get("FEEDLINE_PARALLELISM", "4")))
+    return Stack(
+        project=project,
+        home=home,
+        port=int(os.environ.get("FEEDLINE_PORT", "8080")),
+        parallelism=int(os.environ.get("FEEDLINE_PARALLELISM", "4")),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

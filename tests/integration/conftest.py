@@ -11,6 +11,7 @@ import pytest
 from feedline.stack import Stack, free_port
 from support import make_project
 
+
 @pytest.fixture(scope="session")
 def airflow_project(test_base: Path) -> Iterator[Stack]:
     """A migrated Airflow metadata DB and config whose dags folder is a throwaway project's."""
@@ -21,3 +22,28 @@ def airflow_project(test_base: Path) -> Iterator[Stack]:
     os.environ["FEEDLINE_HOME"] = str(project)
     yield stack
     stack.stop()
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """A real moto server (S3, SQS, … over HTTP) for one test module, with dummy credentials in the env.
+
+    boto3 clients created inside the module reach it through AWS_ENDPOINT_URL.
+    """
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    with pytest.MonkeyPatch.context() as env:
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            env.delenv(name, raising=False)
+        env.setenv("AWS_ACCESS_KEY_ID", "testing")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        env.setenv("AWS_CONFIG_FILE", os.devnull)
+        env.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+        env.setenv("AWS_ENDPOINT_URL", endpoint)
+        yield endpoint
+    server.stop()

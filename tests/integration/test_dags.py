@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from feedline.stack import Stack
-
 from support import make_project
 
 pytestmark = pytest.mark.airflow
@@ -28,7 +27,11 @@ def test_every_dag_imports_without_errors(airflow_project: Stack, monkeypatch: p
     assert set(bag.dag_ids) == {"feed_orders"}
     dag = bag.get_dag("feed_orders")
     assert {t.task_id for t in dag.tasks} == {
-        "ingest.discover", "process.transform", "process.load", "post_process.report", "post_process.archive",
+        "ingest.discover",
+        "process.transform",
+        "process.load",
+        "post_process.report",
+        "post_process.archive",
         "cleanup",
     }
     assert dag.max_active_runs == 1

@@ -60,8 +60,13 @@ def test_defaults_are_filled() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("bigint", ColumnType("bigint")), ("Decimal(10, 3)", ColumnType("decimal", 10, 3)),
-     ("integer", ColumnType("int")), ("boolean", ColumnType("bool")), ("datetime", ColumnType("timestamp"))],
+    [
+        ("bigint", ColumnType("bigint")),
+        ("Decimal(10, 3)", ColumnType("decimal", 10, 3)),
+        ("integer", ColumnType("int")),
+        ("boolean", ColumnType("bool")),
+        ("datetime", ColumnType("timestamp")),
+    ],
 )
 def test_type_parsing(text: str, expected: ColumnType) -> None:
     assert ColumnType.parse(text) == expected
@@ -77,12 +82,21 @@ def test_misspelled_type_names_file_field_and_suggestion() -> None:
 @pytest.mark.parametrize(
     ("changes", "fragment"),
     [
-        ({"columns": [{"name": "id", "type": "decimal(50,2)", "nullable": False}]}, "precision 50 is out of range"),
-        ({"columns": [{"name": "id", "type": "decimal(4,6)", "nullable": False}]}, "scale 6 exceeds precision 4"),
+        (
+            {"columns": [{"name": "id", "type": "decimal(50,2)", "nullable": False}]},
+            "precision 50 is out of range",
+        ),
+        (
+            {"columns": [{"name": "id", "type": "decimal(4,6)", "nullable": False}]},
+            "scale 6 exceeds precision 4",
+        ),
         ({"columns": [{"name": "id", "type": "decimal", "nullable": False}]}, "write e.g. 'decimal(12,2)'"),
         ({"primary_key": ["idd"]}, "primary_key: 'idd' is not a column; did you mean 'id'?"),
         ({"primary_key": ["amount"]}, "must be declared 'nullable: false'"),
-        ({"primary_key": [], "target": {"table": "orders", "mode": "upsert"}}, "'upsert' needs a primary_key"),
+        (
+            {"primary_key": [], "target": {"table": "orders", "mode": "upsert"}},
+            "'upsert' needs a primary_key",
+        ),
         ({"target": {"table": "orders; DROP TABLE x", "mode": "append"}}, "is not a valid table name"),
         ({"name": "Orders-2"}, "is not a feed name"),
         ({"source": {"uri": "../../etc", "pattern": "*"}}, "must not contain '..'"),
@@ -106,10 +120,13 @@ def test_unknown_and_missing_fields() -> None:
 
 
 def test_duplicate_columns_and_formats_on_wrong_type() -> None:
-    assert "id declared twice" in error_of(feed_with(columns=[*BASE["columns"], {"name": "id", "type": "int"}]))
+    assert "id declared twice" in error_of(
+        feed_with(columns=[*BASE["columns"], {"name": "id", "type": "int"}])
+    )
     bad = {"name": "amount", "type": "int", "formats": ["%Y"]}
-    assert "'formats' applies to date and timestamp columns" in error_of(feed_with(columns=[*BASE["columns"][:1],
-                                                                                            bad]))
+    assert "'formats' applies to date and timestamp columns" in error_of(
+        feed_with(columns=[*BASE["columns"][:1], bad])
+    )
 
 
 def test_not_a_mapping() -> None:
@@ -118,8 +135,10 @@ def test_not_a_mapping() -> None:
 
 def test_load_feeds_isolates_bad_files(tmp_path: Path) -> None:
     (tmp_path / "orders.yaml").write_text(yaml.safe_dump(BASE))
-    broken = feed_with(name="invoices", columns=[{"name": "id", "type": "bigint", "nullable": False},
-                                                 {"name": "x", "type": "decmial"}])
+    broken = feed_with(
+        name="invoices",
+        columns=[{"name": "id", "type": "bigint", "nullable": False}, {"name": "x", "type": "decmial"}],
+    )
     (tmp_path / "invoices.yaml").write_text(yaml.safe_dump(broken))
     (tmp_path / "syntax.yaml").write_text("name: [unclosed\n")
     (tmp_path / "misnamed.yaml").write_text(yaml.safe_dump(feed_with(name="other", target={"table": "o2"})))

@@ -11,8 +11,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable, TriggerRule, task
-from airflow.sdk import TaskGroup, task_group
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AssetOrTimeSchedule,
+    AssetWatcher,
+    CronTriggerTimetable,
+    TaskGroup,
+    TriggerRule,
+    task,
+    task_group,
+)
 
 from feedline.contract import Feed, FeedSet, Trigger, load_feeds
 from feedline.errors import ContractError
@@ -39,13 +48,13 @@ def _default_args(feed: Feed) -> dict[str, Any]:
 
 
 def _doc(feed: Feed) -> str:
-    rows = "\n".join(
-        f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} |" for c in feed.columns
-    )
+    rows = "\n".join(f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} |" for c in feed.columns)
+    keys = ", ".join(feed.primary_key) or "—"
     return (
         f"### feed `{feed.name}`\n\n{feed.description}\n\n"
-        f"Source `{feed.source.uri}` (`{feed.source.pattern}`) → `{feed.target.table}` ({feed.target.mode.value}), "
-        f"primary key `{', '.join(feed.primary_key) or '—'}`.\n\n| column | type | nullable |\n|---|---|---|\n{rows}\n"
+        f"Source `{feed.source.uri}` (`{feed.source.pattern}`) → `{feed.target.table}` "
+        f"({feed.target.mode.value}), primary key `{keys}`.\n\n"
+        f"| column | type | nullable |\n|---|---|---|\n{rows}\n"
     )
 
 
@@ -58,9 +67,12 @@ def _schedule(feed: Feed, settings: Settings) -> Any:
     if not feed.source.is_s3:
         from feedline.airflow.triggers import LocalFolderTrigger
 
-        trigger = LocalFolderTrigger(directory=location, pattern=feed.source.pattern,
-                                     poll_seconds=feed.schedule.poll_seconds,
-                                     settle_seconds=feed.source.settle_seconds)
+        trigger = LocalFolderTrigger(
+            directory=location,
+            pattern=feed.source.pattern,
+            poll_seconds=feed.schedule.poll_seconds,
+            settle_seconds=feed.source.settle_seconds,
+        )
         watchers.append(AssetWatcher(name=f"feedline_{feed.name}_watcher", trigger=trigger))
     uri = location if feed.source.is_s3 else Path(location).as_uri()
     asset = Asset(name=f"feedline_{feed.name}_landing", uri=uri, group="feedline", watchers=watchers)
@@ -76,18 +88,21 @@ def _final_attempt() -> bool:
 
 def _guard(feed: Feed, ref: dict[str, Any], step: str, fn: Any) -> Any:
     """Run one per-file step: terminal errors quarantine and fail fast; others retry, then mark `failed`."""
+    from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException
 
     from feedline.errors import TerminalError
     from feedline.pipeline import FeedPipeline
 
+    get_current_context()["file_key"] = ref["key"]  # type: ignore[typeddict-unknown-key]  # map index label
     try:
         return fn()
     except TerminalError as exc:
         reason = f"{step} of {feed.name}/{ref['key']} failed: {exc}"
         FeedPipeline(feed).quarantine(ref, reason)
-        raise AirflowFailException(f"{reason} — the file is quarantined; fix the data or the contract, then replay") \
-            from exc
+        raise AirflowFailException(
+            f"{reason} — the file is quarantined; fix the data or the contract, then replay"
+        ) from exc
     except Exception as exc:
         if _final_attempt():
             FeedPipeline(feed).fail(ref, f"{step}: {type(exc).__name__}: {exc}")
@@ -132,21 +147,22 @@ def build_dag(feed: Feed, settings: Settings | None = None) -> DAG:
                 from feedline.pipeline import FeedPipeline
 
                 found = FeedPipeline(feed, settings).discover()
-                print(f"{len(found.refs)} file(s) to process ({found.new} new, {found.redelivered} already known)")
+                known = f"{found.new} new, {found.redelivered} already known"
+                print(f"{len(found.refs)} file(s) to process ({known})")
                 return found.refs
 
             refs = discover()
             if wait is not None:
                 wait >> refs
 
-        @task(task_id="transform", map_index_template="{{ task.op_kwargs['ref']['key'] }}")
+        @task(task_id="transform", map_index_template="{{ file_key }}")
         def transform(ref: dict[str, Any]) -> dict[str, Any]:
             """Clean one file to Parquet; bad rows go to quarantine with their reason."""
             from feedline.pipeline import FeedPipeline
 
             return dict(_guard(feed, ref, "transform", lambda: FeedPipeline(feed, settings).transform(ref)))
 
-        @task(task_id="load", pool=pool, map_index_template="{{ task.op_kwargs['ref']['key'] }}")
+        @task(task_id="load", pool=pool, map_index_template="{{ file_key }}")
         def load(ref: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
             """Load one file and mark it loaded in the same transaction."""
             from feedline.pipeline import FeedPipeline
@@ -168,8 +184,10 @@ def build_dag(feed: Feed, settings: Settings | None = None) -> DAG:
 
                 summary = FeedPipeline(feed, settings).summarize(refs)
                 for key, fate in summary["files"].items():
-                    print(f"{key}: {fate['state']} rows_loaded={fate['rows_loaded']} "
-                          f"rows_rejected={fate['rows_rejected']} {fate['error'] or ''}".rstrip())
+                    print(
+                        f"{key}: {fate['state']} rows_loaded={fate['rows_loaded']} "
+                        f"rows_rejected={fate['rows_rejected']} {fate['error'] or ''}".rstrip()
+                    )
                 return summary
 
             @task(task_id="archive", pool=pool, trigger_rule=TriggerRule.ALL_DONE)
@@ -189,7 +207,9 @@ def build_dag(feed: Feed, settings: Settings | None = None) -> DAG:
             from feedline.pipeline import FeedPipeline
 
             problems = FeedPipeline(feed, settings).cleanup(refs)
-            detail = "; ".join(f"{key}: {err}" for key, err in problems.items()) or "see the failed task's log"
+            detail = (
+                "; ".join(f"{key}: {err}" for key, err in problems.items()) or "see the failed task's log"
+            )
             raise AirflowFailException(f"feed {feed.name}: {len(problems)} file(s) did not load — {detail}")
 
         processed >> post

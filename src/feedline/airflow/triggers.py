@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import os
 import time
 from collections.abc import AsyncIterator
@@ -11,7 +10,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from feedline.storage.base import is_ignored
+from feedline.storage.base import in_hidden_dir, is_ignored, match_key
 
 
 def scan_complete(directory: str, pattern: str, settle_seconds: float) -> dict[str, tuple[int, int]]:
@@ -26,7 +25,7 @@ def scan_complete(directory: str, pattern: str, settle_seconds: float) -> dict[s
         for name in files:
             path = os.path.join(root, name)
             key = os.path.relpath(path, directory).replace(os.sep, "/")
-            if is_ignored(key) or not (fnmatch.fnmatch(key, pattern) or fnmatch.fnmatch(name, pattern)):
+            if is_ignored(key) or in_hidden_dir(key) or not match_key(key, pattern):
                 continue
             try:
                 stat = os.stat(path)
@@ -69,9 +68,13 @@ class LocalFolderTrigger(BaseEventTrigger):
         seen: dict[str, tuple[int, int]] = {}
         while True:
             try:
-                current = await asyncio.to_thread(scan_complete, self.directory, self.pattern, self.settle_seconds)
+                current = await asyncio.to_thread(
+                    scan_complete, self.directory, self.pattern, self.settle_seconds
+                )
             except OSError as exc:
-                self.log.warning("Cannot list %s (%s); retrying in %.1fs", self.directory, exc, self.poll_seconds)
+                self.log.warning(
+                    "Cannot list %s (%s); retrying in %.1fs", self.directory, exc, self.poll_seconds
+                )
                 current = seen
             fresh = sorted(key for key, stat in current.items() if seen.get(key) != stat)
             seen = current

@@ -1,0 +1,184 @@
+"""The SQL dialect layer: identifier quoting, type mapping and every statement feedline generates."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from feedline.contract import ColumnType, check_identifier
+from feedline.errors import TerminalError
+
+FILE_ID = re.compile(r"^[0-9a-f]{32}$")
+STAGING_SCHEMA = "feedline_staging"
+ROW_ORDER = "_feedline_row"
+FILE_ID_COLUMN = "_feedline_file_id"
+LOADED_AT_COLUMN = "_feedline_loaded_at"
+
+
+def identifier(value: str, what: str = "identifier") -> str:
+    """Validate an identifier, raising a `TerminalError` (bad config) instead of a bare ValueError."""
+    try:
+        return check_identifier(value, what)
+    except ValueError as exc:
+        raise TerminalError(str(exc)) from None
+
+
+def check_file_id(file_id: str) -> str:
+    """A ledger file id is exactly 32 lowercase hex digits; anything else never reaches SQL."""
+    if not FILE_ID.match(file_id):
+        raise TerminalError(f"{file_id!r} is not a ledger file id (32 lowercase hex digits)")
+    return file_id
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A schema-qualified table whose two names were validated on construction."""
+
+    schema: str
+    name: str
+
+    def __post_init__(self) -> None:
+        identifier(self.schema, "schema name")
+        identifier(self.name, "table name")
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(frozen=True)
+class ColumnDef:
+    """A column to create: name, logical type and nullability."""
+
+    name: str
+    type: ColumnType
+    nullable: bool = True
+
+
+class Dialect:
+    """ANSI-ish SQL shared by DuckDB, PostgreSQL and Redshift; subclasses override only what differs.
+
+    Statements are built only from validated identifiers (always quoted) and `param` placeholders:
+    no value is ever interpolated.
+    """
+
+    name: ClassVar[str] = "ansi"
+    param: ClassVar[str] = "?"
+    default_schema: ClassVar[str] = "public"
+    for_update: ClassVar[str] = ""
+    staging_schema: ClassVar[str] = STAGING_SCHEMA
+    temporary_staging: ClassVar[bool] = False
+    types: ClassVar[Mapping[str, str]] = {
+        "string": "VARCHAR",
+        "int": "INTEGER",
+        "bigint": "BIGINT",
+        "float": "DOUBLE PRECISION",
+        "bool": "BOOLEAN",
+        "date": "DATE",
+        "timestamp": "TIMESTAMP",
+    }
+
+    # --- names and types -----------------------------------------------------------------------
+
+    def quote(self, name: str, what: str = "identifier") -> str:
+        return f'"{identifier(name, what)}"'
+
+    def table(self, ref: TableRef) -> str:
+        return f"{self.quote(ref.schema, 'schema name')}.{self.quote(ref.name, 'table name')}"
+
+    def columns(self, names: Sequence[str], prefix: str = "") -> str:
+        return ", ".join(f"{prefix}{self.quote(n, 'column name')}" for n in names)
+
+    def params(self, count: int) -> str:
+        return ", ".join([self.param] * count)
+
+    def column_type(self, type_: ColumnType) -> str:
+        if type_.name == "decimal":
+            return f"DECIMAL({int(type_.precision or 18)},{int(type_.scale or 0)})"
+        try:
+            return self.types[type_.name]
+        except KeyError:
+            raise TerminalError(f"{self.name}: no SQL type for column type {type_}") from None
+
+    def staging_table(self, feed: str, file_id: str) -> TableRef:
+        """One staging table per (feed, file), at most 63 characters: stg_<feed>_<file_id>."""
+        stem = identifier(feed, "feed name")
+        if len(stem) > 26:
+            stem = f"{stem[:17]}_{hashlib.sha256(stem.encode()).hexdigest()[:8]}"
+        return TableRef(self.staging_schema, f"stg_{stem}_{check_file_id(file_id)}")
+
+    # --- DDL -----------------------------------------------------------------------------------
+
+    def create_schema(self, schema: str) -> str:
+        return f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema, 'schema name')}"
+
+    def create_table(
+        self, ref: TableRef, columns: Sequence[ColumnDef], primary_key: Sequence[str] = ()
+    ) -> str:
+        parts = [
+            f"{self.quote(c.name, 'column name')} {self.column_type(c.type)}"
+            + ("" if c.nullable else " NOT NULL")
+            for c in columns
+        ]
+        if primary_key:
+            parts.append(f"PRIMARY KEY ({self.columns(primary_key)})")
+        return f"CREATE TABLE IF NOT EXISTS {self.table(ref)} ({', '.join(parts)})"
+
+    def column_def(self, column: ColumnDef) -> str:
+        null = "" if column.nullable else " NOT NULL"
+        return f"{self.quote(column.name, 'column name')} {self.column_type(column.type)}{null}"
+
+    def create_staging(self, ref: TableRef, columns: Sequence[ColumnDef]) -> str:
+        """The staging table: the contract's columns plus ROW_ORDER, the row's position in its file."""
+        kind = "TEMPORARY TABLE" if self.temporary_staging else "TABLE"
+        defs = [*columns, ColumnDef(ROW_ORDER, ColumnType("bigint"), nullable=False)]
+        return f"CREATE {kind} {self.table(ref)} ({', '.join(self.column_def(c) for c in defs)})"
+
+    def drop_table(self, ref: TableRef) -> str:
+        return f"DROP TABLE IF EXISTS {self.table(ref)}"
+
+    def list_tables(self) -> str:
+        """Table names of one schema; params: schema."""
+        return f"SELECT table_name FROM information_schema.tables WHERE table_schema = {self.param}"
+
+    def list_columns(self) -> str:
+        """Column names of one table; params: schema, table."""
+        return (
+            "SELECT column_name FROM information_schema.columns "
+            f"WHERE table_schema = {self.param} AND table_name = {self.param}"
+        )
+
+    # --- the load --------------------------------------------------------------------------------
+
+    def count(self, ref: TableRef) -> str:
+        return f"SELECT count(*) FROM {self.table(ref)}"
+
+    def dedupe(self, staging: TableRef, key: Sequence[str]) -> str:
+        """Keep one row per key in staging: the one with the highest ROW_ORDER (the last in the file)."""
+        tbl, order = self.table(staging), self.quote(ROW_ORDER)
+        same = " AND ".join(f"later.{self.quote(k)} = {tbl}.{self.quote(k)}" for k in key)
+        return (
+            f"DELETE FROM {tbl} WHERE EXISTS (SELECT 1 FROM {tbl} AS later "
+            f"WHERE {same} AND later.{order} > {tbl}.{order})"
+        )
+
+    def delete_matching(self, target: TableRef, staging: TableRef, key: Sequence[str]) -> str:
+        """Delete the target rows whose key is in staging (the portable half of an upsert)."""
+        tgt, stg = self.table(target), self.table(staging)
+        same = " AND ".join(f"{tgt}.{self.quote(k)} = {stg}.{self.quote(k)}" for k in key)
+        return f"DELETE FROM {tgt} USING {stg} WHERE {same}"
+
+    def delete_all(self, target: TableRef) -> str:
+        """DELETE, not TRUNCATE: TRUNCATE commits implicitly on Redshift and would break the transaction."""
+        return f"DELETE FROM {self.table(target)}"
+
+    def insert_from_staging(self, target: TableRef, staging: TableRef, columns: Sequence[str]) -> str:
+        """Insert every staged row plus the lineage columns; params: file_id, loaded_at."""
+        cols = self.columns(columns)
+        lineage = self.columns([FILE_ID_COLUMN, LOADED_AT_COLUMN])
+        return (
+            f"INSERT INTO {self.table(target)} ({cols}, {lineage}) "
+            f"SELECT {cols}, {self.param}, {self.param} FROM {self.table(staging)}"
+        )

@@ -1,0 +1,110 @@
+"""A feed DAG run through Airflow (`dag.test()`): rows in the table, states in the ledger, files moved."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from feedline.sample import write_orders_csv
+from feedline.stack import Stack
+from support import age
+
+pytestmark = pytest.mark.airflow
+
+
+@pytest.fixture
+def project(airflow_project: Stack) -> Path:
+    data = airflow_project.project / "data"
+    shutil.rmtree(data, ignore_errors=True)
+    return airflow_project.project
+
+
+def _dag(project: Path) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(project / "dags"), safe_mode=False)
+    assert bag.import_errors == {}
+    return bag.get_dag("feed_orders")
+
+
+def _query(project: Path, sql: str) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(project / "data" / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_dag_run_loads_every_file_once(project: Path) -> None:
+    landing = project / "data" / "landing" / "orders"
+    landing.mkdir(parents=True)
+    first = write_orders_csv(landing / "a.csv", rows=400, seed=11, start_id=1)
+    second = write_orders_csv(landing / "b.csv.gz", rows=300, seed=12, start_id=10_000, gzip=True)
+    age(landing / "a.csv")
+    age(landing / "b.csv.gz")
+    expected = (first.rows - first.bad - first.duplicates) + (second.rows - second.bad - second.duplicates)
+
+    run = _dag(project).test()
+    assert run.state == "success"
+    assert _query(project, "select count(*), count(distinct order_id) from orders") == [(expected, expected)]
+    ledger = _query(
+        project,
+        "select key, state, rows_in, rows_loaded, rows_rejected, duplicates "
+        "from feedline_audit.files order by key",
+    )
+    assert ledger == [
+        (
+            "a.csv",
+            "loaded",
+            first.rows,
+            first.rows - first.bad - first.duplicates,
+            first.bad,
+            first.duplicates,
+        ),
+        (
+            "b.csv.gz",
+            "loaded",
+            second.rows,
+            second.rows - second.bad - second.duplicates,
+            second.bad,
+            second.duplicates,
+        ),
+    ]
+    assert sorted(p.name for p in landing.iterdir()) == []
+    assert sorted(p.name for p in (project / "data" / "archive" / "orders").iterdir()) == [
+        "a.csv",
+        "b.csv.gz",
+    ]
+
+    # The same content delivered again is a no-op: no new ledger row, no new table row.
+    shutil.copy(project / "data" / "archive" / "orders" / "a.csv", landing / "a.csv")
+    age(landing / "a.csv")
+    assert _dag(project).test().state == "success"
+    assert _query(project, "select count(*) from orders") == [(expected,)]
+    assert _query(project, "select count(*) from feedline_audit.files") == [(2,)]
+    assert list(landing.iterdir()) == []
+
+
+def test_bad_file_is_quarantined_and_good_ones_still_load(project: Path) -> None:
+    landing = project / "data" / "landing" / "orders"
+    landing.mkdir(parents=True)
+    good = write_orders_csv(landing / "good.csv", rows=200, seed=21, start_id=1)
+    (landing / "bad.csv").write_text("order_id,amount\n1,2.00\n")
+    age(landing / "good.csv")
+    age(landing / "bad.csv")
+
+    run = _dag(project).test()
+    assert run.state == "failed"  # the cleanup task fails the run with what went wrong, never hiding it
+    states = dict(_query(project, "select key, state from feedline_audit.files"))
+    assert states == {"good.csv": "loaded", "bad.csv": "quarantined"}
+    error = _query(project, "select error from feedline_audit.files where key = 'bad.csv'")[0][0]
+    assert "customer_email" in error and "bad.csv" in error
+    assert _query(project, "select count(*) from orders") == [(good.rows - good.bad - good.duplicates,)]
+    quarantine = project / "data" / "quarantine" / "orders" / "files"
+    assert (quarantine / "bad.csv").read_text() == "order_id,amount\n1,2.00\n"
+    assert "customer_email" in (quarantine / "bad.csv.reason.txt").read_text()
+    leftovers = _query(
+        project, "select table_name from information_schema.tables where table_name like '%stag%'"
+    )
+    assert leftovers == []

@@ -1,0 +1,132 @@
+"""The dialect layer and target selection: identifiers validated and quoted, SQL generated without a DB."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from clean_files import make_feed, select
+
+from feedline.contract import ColumnType, Target
+from feedline.errors import FeedlineError, TerminalError, TransientError
+from feedline.warehouse import TargetNotAvailableError, connect_warehouse
+from feedline.warehouse.dialect import ColumnDef, Dialect, TableRef
+from feedline.warehouse.duckdb import DuckDBDialect, DuckDBWarehouse
+
+BAD_NAMES = ["orders; DROP TABLE x", 'a"b', "1abc", "", "a b", "x" * 64, "ordérs", "t--"]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_identifiers_are_validated_before_quoting(name: str) -> None:
+    dialect = Dialect()
+    with pytest.raises(TerminalError, match="not a valid"):
+        dialect.quote(name)
+    with pytest.raises(TerminalError):
+        TableRef("main", name)
+    with pytest.raises(TerminalError):
+        dialect.create_table(TableRef("main", "t"), [ColumnDef(name, ColumnType("int"))])
+
+
+def test_a_feed_whose_target_escaped_validation_never_reaches_sql(warehouse: DuckDBWarehouse) -> None:
+    feed = make_feed()
+    evil = feed.model_copy(
+        update={"target": Target.model_construct(table="orders; DROP TABLE x", mode="append")}
+    )
+    with pytest.raises(TerminalError, match="orders; DROP TABLE x"):
+        warehouse.ensure_table(evil)
+    assert (
+        select(warehouse, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'")
+        == []
+    )
+
+
+def test_staging_names_derive_from_feed_and_a_validated_file_id() -> None:
+    file_id = "ab" * 16
+    assert Dialect().staging_table("orders", file_id) == TableRef("feedline_staging", f"stg_orders_{file_id}")
+    dialect = DuckDBDialect()
+    assert dialect.staging_table("orders", file_id) == TableRef("temp", f"stg_orders_{file_id}")
+    assert dialect.create_staging(TableRef("temp", "s"), [ColumnDef("id", ColumnType("bigint"), False)]) == (
+        'CREATE TEMPORARY TABLE "temp"."s" ("id" BIGINT NOT NULL, "_feedline_row" BIGINT NOT NULL)'
+    )
+    long_a = dialect.staging_table("a" * 40 + "_one", "0" * 32)
+    long_b = dialect.staging_table("a" * 40 + "_two", "0" * 32)
+    assert long_a != long_b
+    assert len(long_a.name) <= 63
+    assert len(long_b.name) <= 63
+    for bad in ("ABCDEF" * 6, "0" * 31, "0" * 31 + "'", "x'; DROP TABLE t; --"):
+        with pytest.raises(TerminalError, match="not a ledger file id"):
+            dialect.staging_table("orders", bad)
+
+
+def test_generated_load_sql_quotes_every_identifier_and_binds_every_value() -> None:
+    d = DuckDBDialect()
+    target, staging = TableRef("main", "orders"), TableRef("feedline_staging", "stg_orders_" + "0" * 32)
+    stg = '"feedline_staging"."stg_orders_' + "0" * 32 + '"'
+    assert d.delete_matching(target, staging, ["id", "region"]) == (
+        f'DELETE FROM "main"."orders" USING {stg} '
+        f'WHERE "main"."orders"."id" = {stg}."id" AND "main"."orders"."region" = {stg}."region"'
+    )
+    insert = d.insert_from_staging(target, staging, ["id", "at"])
+    assert insert.startswith(
+        'INSERT INTO "main"."orders" ("id", "at", "_feedline_file_id", "_feedline_loaded_at")'
+    )
+    assert insert.count("?") == 2
+    assert d.delete_all(target) == 'DELETE FROM "main"."orders"'
+    assert d.column_type(ColumnType("decimal", 38, 10)) == "DECIMAL(38,10)"
+    assert d.column_type(ColumnType("float")) == "DOUBLE"
+
+
+def test_connect_warehouse_picks_the_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    plain = connect_warehouse(str(tmp_path / "w.duckdb"))
+    assert isinstance(plain, DuckDBWarehouse)
+    assert plain.path == tmp_path / "w.duckdb"
+    relative = connect_warehouse("duckdb:///data/w.duckdb", read_only=True, lock_timeout=3)
+    assert isinstance(relative, DuckDBWarehouse)
+    assert (relative.path, relative.read_only, relative.lock_timeout) == (Path("data/w.duckdb"), True, 3)
+    absolute = connect_warehouse(f"duckdb:///{tmp_path}/w.duckdb")
+    assert isinstance(absolute, DuckDBWarehouse)
+    assert absolute.path == tmp_path / "w.duckdb"
+    for url in ("postgresql://user@host/db", "postgres://host/db", "redshift://cluster/db"):
+        with pytest.raises(TargetNotAvailableError, match="arrives with the AWS issue") as info:
+            connect_warehouse(url)
+        assert isinstance(info.value, FeedlineError)
+        assert isinstance(info.value, NotImplementedError)
+    with pytest.raises(TerminalError, match="unknown scheme 'mysql'"):
+        connect_warehouse("mysql://host/db")
+    with pytest.raises(TerminalError, match=":memory:"):
+        connect_warehouse(":memory:")
+
+
+def test_read_only_warehouse_refuses_writes_and_missing_files(
+    warehouse: DuckDBWarehouse, tmp_path: Path
+) -> None:
+    reader = DuckDBWarehouse(warehouse.path, read_only=True)
+    with pytest.raises(TerminalError, match="read-only"):
+        reader.ensure_table(make_feed())
+    with pytest.raises(TerminalError, match="no DuckDB warehouse there yet"):
+        DuckDBWarehouse(tmp_path / "absent.duckdb", read_only=True).count_rows(make_feed())
+    assert not (tmp_path / "absent.duckdb").exists()
+
+
+def test_driver_errors_are_translated_into_the_two_families(warehouse: DuckDBWarehouse) -> None:
+    import duckdb
+
+    assert isinstance(warehouse.translate_error(duckdb.ConversionException("bad")), TerminalError)
+    assert isinstance(warehouse.translate_error(duckdb.CatalogException("no table")), TerminalError)
+    assert isinstance(warehouse.translate_error(duckdb.TransactionException("conflict")), TransientError)
+    lock = duckdb.IOException('IO Error: Could not set lock on file "x": Conflicting lock is held')
+    assert isinstance(warehouse.translate_error(lock), TransientError)
+    other = ValueError("not a driver error")
+    assert warehouse.translate_error(other) is other
+
+
+def test_importing_the_package_does_not_import_duckdb_or_pyarrow() -> None:
+    code = (
+        "import sys, feedline.warehouse, feedline.ledger; "
+        "print('duckdb' in sys.modules, 'pyarrow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
