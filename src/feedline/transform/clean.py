@@ -1,0 +1,144 @@
+"""Per-column polars expressions: clean the raw text, cast it to the contract type, explain a rejection."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import polars as pl
+
+from feedline.contract import Case, Column, ColumnType, Feed
+from feedline.transform.times import TimeParser
+
+INT_TYPES = {"int": pl.Int32, "bigint": pl.Int64}
+NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$"
+INTEGER = r"^[+-]?\d+$"
+
+
+def decimal_pattern(ctype: ColumnType) -> str:
+    """A regex of the text a decimal(p,s) holds exactly: at most p-s integer digits, s significant decimals.
+
+    Values with more decimals than the scale are rejected rather than rounded (trailing zeros are fine):
+    an amount silently changed by the load is worse than a rejected row someone can fix.
+    """
+    scale = ctype.scale or 0
+    digits = (ctype.precision or 0) - scale
+    whole = rf"0*\d{{1,{digits}}}" if digits else "0*"
+    if scale == 0:
+        return rf"^[+-]?{whole}(?:\.0*)?$" if digits else r"^[+-]?0+(?:\.0*)?$"
+    return rf"^[+-]?(?:{whole}(?:\.\d{{0,{scale}}}0*)?|\.\d{{1,{scale}}}0*)$"
+
+
+def polars_type(ctype: ColumnType) -> pl.DataType:
+    """The polars type a contract type is written as in the clean Parquet."""
+    if ctype.name == "decimal":
+        return pl.Decimal(ctype.precision, ctype.scale or 0)
+    return {
+        "string": pl.String(),
+        "int": pl.Int32(),
+        "bigint": pl.Int64(),
+        "float": pl.Float64(),
+        "bool": pl.Boolean(),
+        "date": pl.Date(),
+        "timestamp": pl.Datetime("us"),
+    }[ctype.name]
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    """How one contract column is cleaned and typed, bound to the feed's defaults."""
+
+    column: Column
+    null_tokens: tuple[str, ...]
+
+    @classmethod
+    def of(cls, column: Column, feed: Feed) -> ColumnRule:
+        tokens = column.null_tokens if column.null_tokens is not None else feed.csv.null_tokens
+        return cls(column, tuple(tokens))
+
+    def trimmed(self, raw: pl.Expr) -> pl.Expr:
+        """strip_chars (every listed character, anywhere), then surrounding whitespace."""
+        value = raw
+        chars = self.column.strip_chars
+        if len(chars) == 1:
+            value = value.str.replace_all(chars, "", literal=True)
+        elif chars:
+            value = value.str.replace_all(f"[{re.escape(chars)}]", "")
+        return value.str.strip_chars() if self.column.trim else value
+
+    def normalised(self, trimmed: pl.Expr) -> pl.Expr:
+        """Null tokens (compared after trimming, case-sensitive) become null; then lower/upper case."""
+        value = trimmed
+        if self.null_tokens:
+            value = pl.when(value.is_in(self.null_tokens)).then(None).otherwise(value)
+        if self.column.case is Case.lower:
+            value = value.str.to_lowercase()
+        elif self.column.case is Case.upper:
+            value = value.str.to_uppercase()
+        return value
+
+    def cleaned(self, raw: pl.Expr) -> pl.Expr:
+        return self.normalised(self.trimmed(raw))
+
+    def stages(self, value: str, out: str) -> list[list[pl.Expr]]:
+        """Plan steps turning cleaned text in column `value` into the typed column `out`."""
+        if self.column.type.name in ("date", "timestamp"):
+            return TimeParser(self.column).stages(value, out)
+        return [[self.typed(pl.col(value)).alias(out)]]
+
+    def typed(self, value: pl.Expr) -> pl.Expr:
+        """Cast cleaned text to the contract type; text that does not fit becomes null."""
+        ctype = self.column.type
+        kind = ctype.name
+        if kind == "string":
+            return value
+        if kind in INT_TYPES:
+            return value.cast(INT_TYPES[kind], strict=False)
+        if kind == "float":
+            return value.cast(pl.Float64, strict=False)
+        if kind == "bool":
+            lowered = value.str.to_lowercase()
+            trues = [v.lower() for v in self.column.true_values]
+            falses = [v.lower() for v in self.column.false_values]
+            return pl.when(lowered.is_in(trues)).then(True).when(lowered.is_in(falses)).then(False)
+        if kind == "decimal":
+            fits = value.str.contains(decimal_pattern(ctype))
+            return pl.when(fits).then(value).cast(polars_type(ctype), strict=False)
+        return TimeParser(self.column).parse_all(value)
+
+    def reason(self, raw: pl.Expr) -> pl.Expr:
+        """Why this column's value rejects its row, or null. Meant for the few rejected rows only."""
+        col = self.column
+        value = self.cleaned(raw)
+        typed = self.typed(value)
+        quoted = pl.concat_str([pl.lit(f"{col.name}: '"), raw, pl.lit("' ")])
+        missing = pl.lit(f"{col.name}: required value is missing")
+        invalid = pl.concat_str([quoted, self._what_is_wrong(value)])
+        bad = pl.when(value.is_not_null() & typed.is_null()).then(invalid)
+        if col.nullable:
+            return bad.otherwise(pl.lit(None, pl.String))
+        return bad.when(value.is_null()).then(missing).otherwise(pl.lit(None, pl.String))
+
+    def _what_is_wrong(self, value: pl.Expr) -> pl.Expr:
+        col = self.column
+        kind = col.type.name
+        if kind in INT_TYPES:
+            return (
+                pl.when(value.str.contains(INTEGER))
+                .then(pl.lit(f"is out of range for {kind}"))
+                .otherwise(pl.lit(f"is not an integer ({kind})"))
+            )
+        if kind == "decimal":
+            return (
+                pl.when(value.str.contains(NUMBER))
+                .then(pl.lit(f"does not fit {col.type} (too many integer digits or decimals)"))
+                .otherwise(pl.lit(f"is not a {col.type}"))
+            )
+        if kind == "bool":
+            return pl.lit(
+                f"is not a bool (true: {', '.join(col.true_values)}; false: {', '.join(col.false_values)})"
+            )
+        if kind in ("date", "timestamp"):
+            tried = "".join(f"{fmt}, " for fmt in col.formats)
+            return pl.lit(f"is not a {kind} (tried {tried}ISO 8601)")
+        return pl.lit(f"is not a {col.type}")

@@ -1,0 +1,167 @@
+"""Turn a landed file into something polars scans: decompress, transcode to UTF-8, match the header."""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import gzip
+import io
+import uuid
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import polars as pl
+
+from feedline.contract import Compression, Feed
+from feedline.errors import BadFileError
+
+CHUNK = 4 << 20
+GZIP_MAGIC = b"\x1f\x8b"
+UTF8 = ("utf-8", "utf-8-sig")
+EXTRA = "_extra"
+"""One column past the last expected field: non-null when a row has more fields than the header."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each contract column sits in the file, and how polars must read it."""
+
+    path: Path
+    positions: tuple[int, ...]
+    fields: int
+    has_header: bool
+
+    def field(self, index: int) -> str:
+        return f"_f{index}"
+
+    def scan(self, feed: Feed) -> pl.LazyFrame:
+        """Every field as text, a 1-based row number `_line`, and `_extra` for surplus fields."""
+        schema: dict[str, pl.DataType] = {self.field(i): pl.String() for i in range(self.fields)}
+        schema[EXTRA] = pl.String()
+        return pl.scan_csv(
+            self.path,
+            has_header=False,
+            skip_rows=1 if self.has_header else 0,
+            separator=feed.csv.delimiter,
+            quote_char=feed.csv.quote,
+            schema=schema,
+            encoding="utf8",
+            row_index_name="_line",
+            row_index_offset=1,
+            truncate_ragged_lines=True,
+            missing_columns="insert",
+            raise_if_empty=False,
+        )
+
+
+def is_gzip(feed: Feed, source: Path) -> bool:
+    """Whether to decompress: as declared, or for `auto` by the .gz suffix or the gzip magic bytes."""
+    if feed.csv.compression is not Compression.auto:
+        return feed.csv.compression is Compression.gzip
+    if source.suffix.lower() == ".gz":
+        return True
+    with source.open("rb") as fh:
+        return fh.read(2) == GZIP_MAGIC
+
+
+@contextlib.contextmanager
+def readable(feed: Feed, source: Path, workdir: Path) -> Iterator[Path]:
+    """Yield a plain UTF-8 file with the content of `source`, streamed through a temp file when needed."""
+    compressed = is_gzip(feed, source)
+    encoding = codecs.lookup(feed.csv.encoding).name
+    if not compressed and encoding in UTF8:
+        yield source
+        return
+    temp = workdir / f".{source.name}.{uuid.uuid4().hex[:8]}.csv.partial"
+    try:
+        with source.open("rb") as raw, temp.open("wb") as out:
+            stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+            _copy(stream, out, source, None if encoding in UTF8 else encoding)
+        yield temp
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _copy(stream: io.BufferedIOBase, out: IO[bytes], source: Path, encoding: str | None) -> None:
+    """Copy in bounded chunks, decompressing and transcoding on the way; bad input becomes BadFileError."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict") if encoding else None
+    offset = 0
+    try:
+        while chunk := stream.read(CHUNK):
+            if decoder is not None:
+                try:
+                    out.write(decoder.decode(chunk).encode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    raise BadFileError(
+                        f"{source}: cannot be decoded as {encoding} near byte {offset + exc.start} of the "
+                        "decompressed text; fix csv.encoding in the feed or re-export the file"
+                    ) from None
+            else:
+                out.write(chunk)
+            offset += len(chunk)
+        if decoder is not None:
+            out.write(decoder.decode(b"", final=True).encode("utf-8"))
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise BadFileError(
+            f"{source}: is not a complete gzip file ({exc}); re-upload it, or set csv.compression to 'none' "
+            "if it is not compressed"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise BadFileError(
+            f"{source}: cannot be decoded as {encoding} ({exc.reason}); fix csv.encoding"
+        ) from None
+
+
+def locate_bad_utf8(path: Path) -> str:
+    """Where a file first stops being UTF-8, for the error message (only run after polars refused it)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    offset = line = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                line += chunk.count(b"\n", 0, exc.start)
+                return f"byte {offset + exc.start}, line {line + 1}"
+            offset += len(chunk)
+            line += chunk.count(b"\n")
+    return "an unknown position"
+
+
+def layout(feed: Feed, path: Path, origin: Path) -> Layout:
+    """Match contract columns to file fields: by header name (case and spaces ignored), or by position."""
+    if not feed.csv.header:
+        return Layout(path, tuple(range(len(feed.columns))), len(feed.columns), has_header=False)
+    header = _first_record(feed, path, origin)
+    if header is None:
+        raise BadFileError(f"{origin}: is empty, not even a header line; the export must write the header")
+    found: dict[str, int] = {}
+    for index, name in enumerate(header):
+        key = name.strip().casefold()
+        if key in found:
+            raise BadFileError(f"{origin}: the header names {name.strip()!r} twice; each column once, please")
+        found[key] = index
+    missing = [c.header for c in feed.columns if c.header.strip().casefold() not in found]
+    if missing:
+        raise BadFileError(
+            f"{origin}: header lacks required column(s) {', '.join(missing)} (found: "
+            f"{', '.join(h.strip() for h in header)}); fix the export or the feed's columns/source names"
+        )
+    positions = tuple(found[c.header.strip().casefold()] for c in feed.columns)
+    return Layout(path, positions, len(header), has_header=True)
+
+
+def _first_record(feed: Feed, path: Path, origin: Path) -> list[str] | None:
+    try:
+        with path.open("r", encoding="utf-8-sig", newline="") as fh:
+            return next(csv.reader(fh, delimiter=feed.csv.delimiter, quotechar=feed.csv.quote), None)
+    except UnicodeDecodeError:
+        raise BadFileError(
+            f"{origin}: the header cannot be decoded as UTF-8 ({locate_bad_utf8(path)}); fix csv.encoding"
+        ) from None
+    except csv.Error as exc:
+        raise BadFileError(f"{origin}: the header line is not valid CSV ({exc}); fix the export") from None
