@@ -58,7 +58,7 @@ def status_table(warehouse: Warehouse) -> Table:
 
     table = Table(title="Files by state (ledger)")
     for column in ("feed", "state", "files", "rows in", "rows loaded", "rows rejected", "last error"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in Ledger(warehouse).summary():
         error = str(row.get("last_error") or "")
         table.add_row(
@@ -82,12 +82,15 @@ def status(
     from feedline.warehouse import connect_warehouse
 
     settings = _settings(feeds)
-    warehouse = connect_warehouse(settings.warehouse)
+    if not settings.warehouse.startswith("postgresql") and not Path(settings.warehouse).exists():
+        console.print(f"nothing loaded yet: no warehouse at {settings.warehouse}")
+        return
+    warehouse = connect_warehouse(settings.warehouse, read_only=True)
     console.print(status_table(warehouse))
     if files:
         table = Table(title="Files")
         for column in ("feed", "key", "version", "state", "rows in", "loaded", "rejected", "error"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for entry in Ledger(warehouse).entries():
             table.add_row(
                 entry.feed,

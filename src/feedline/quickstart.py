@@ -59,7 +59,7 @@ def wait_loaded(stack: Stack, files: list[tuple[str, str, int]], timeout: float)
     deadline = time.monotonic() + timeout
     states: dict[str, str] = {}
     while time.monotonic() < deadline:
-        ledger = Ledger(connect_warehouse(settings.warehouse))
+        ledger = Ledger(connect_warehouse(settings.warehouse, read_only=True))
         try:
             for key, identity, size in files:
                 entry = ledger.get(file_id_of("orders", key, identity, size))
@@ -80,7 +80,7 @@ def report(stack: Stack) -> None:
     from feedline.warehouse import connect_warehouse
 
     settings = Settings.from_env(stack.env())
-    warehouse = connect_warehouse(settings.warehouse)
+    warehouse = connect_warehouse(settings.warehouse, read_only=True)
     table = Table(title="Warehouse tables")
     for column in ("feed", "table", "rows"):
         table.add_column(column)
@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)  # also when started with SIGINT ignored (e.g. from a script)
     try:
         stack.wait_healthy()
         for dag in _feed_dags(stack):
@@ -137,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(2)
         console.print("the stack was stopped")
         return 0
-    except KeyboardInterrupt:
-        stop()
+    except SystemExit:
+        raise
     except BaseException:
         if not args.detach:
             stack.stop()

@@ -76,6 +76,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs; reaps it if it is our exited child, and counts a zombie as dead."""
+    if pid <= 0:
+        return False
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
 def _port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
@@ -186,9 +204,7 @@ class Stack:
             if not pid_file.exists():
                 continue
             pid = int(pid_file.read_text().strip() or 0)
-            try:
-                os.kill(pid, 0)
-            except (ProcessLookupError, PermissionError):
+            if not _alive(pid):
                 pid_file.unlink(missing_ok=True)
                 continue
             alive[name] = pid
