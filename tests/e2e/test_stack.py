@@ -14,14 +14,17 @@ import pytest
 
 from feedline.sample import write_orders_csv
 from feedline.stack import Stack, free_port
-from support import make_project
+from support import REPO, make_project
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    project = make_project(tmp_path_factory.mktemp("e2e") / "project")
+    # No fallback sweep: every run here must come from a file event.
+    feed = (REPO / "feeds" / "orders.yaml").read_text().replace('sweep: "*/30 * * * *"', "sweep: null")
+    assert "sweep: null" in feed
+    project = make_project(tmp_path_factory.mktemp("e2e") / "project", {"orders.yaml": feed})
     stack = Stack(project=project, home=project / ".airflow", port=free_port(), parallelism=2)
     stack.configure()
     stack.migrate()
@@ -93,6 +96,10 @@ def test_dropped_files_are_loaded_exactly_once_without_manual_action(stack: Stac
     assert _query(stack, "select count(*) from orders") == [(first + second,)]
     assert _query(stack, "select count(*) from feedline_audit.files") == [(2,)]
 
-    runs = stack.api("GET", "dags/feed_orders/dagRuns?limit=100")["dag_runs"]  # type: ignore[index]
-    assert runs and {r["run_type"] for r in runs} <= {"asset_triggered", "scheduled"}
-    assert any(r["run_type"] == "asset_triggered" and r["state"] == "success" for r in runs)
+    def runs() -> list[tuple[str, str]]:
+        body = stack.api("GET", "dags/feed_orders/dagRuns?limit=100")
+        return [(r["run_type"], r["state"]) for r in body["dag_runs"]]  # type: ignore[index]
+
+    _wait(stack, lambda: all(state in ("success", "failed") for _, state in runs()), timeout=120)
+    assert {run_type for run_type, _ in runs()} == {"asset_triggered"}
+    assert all(state == "success" for _, state in runs()), runs()
