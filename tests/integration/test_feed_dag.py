@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +109,47 @@ def test_bad_file_is_quarantined_and_good_ones_still_load(project: Path) -> None
         project, "select table_name from information_schema.tables where table_name like '%stag%'"
     )
     assert leftovers == []
+
+
+def test_sensor_mode_waits_in_a_deferrable_sensor_then_loads(project: Path) -> None:
+    import threading
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    feeds = project / "feeds" / "orders.yaml"
+    original = feeds.read_text()
+    feeds.write_text(original.replace("trigger: watcher", "trigger: sensor"))
+    landing = project / "data" / "landing" / "orders"
+    landing.mkdir(parents=True)
+    written: list[int] = []
+    deferred: list[str] = []
+
+    def land_later() -> None:  # the file arrives once the sensor has deferred to its trigger
+        from airflow.models import TaskInstance
+        from airflow.utils.session import create_session
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with create_session() as session:
+                ti = session.query(TaskInstance).filter_by(task_id="ingest.wait_for_file").one_or_none()
+                if ti is not None and ti.next_method == "execute_complete":  # set when it defers
+                    deferred.append(ti.next_method)
+                    break
+            time.sleep(0.2)
+        stats = write_orders_csv(landing / ".s.csv.part", rows=100, seed=41)
+        age(landing / ".s.csv.part").rename(landing / "s.csv")
+        written.append(stats.rows - stats.bad - stats.duplicates)
+
+    try:
+        dag = DagBag(dag_folder=str(project / "dags"), safe_mode=False).get_dag("feed_orders")
+        lander = threading.Thread(target=land_later)
+        lander.start()
+        run = dag.test()
+        lander.join()
+        assert run.state == "success"
+        sensor = run.get_task_instance("ingest.wait_for_file")
+        assert sensor.state == "success"
+        assert deferred == ["execute_complete"]  # it waited in a trigger, not in a worker slot
+        assert _query(project, "select count(*) from orders") == [(written[0],)]
+    finally:
+        feeds.write_text(original)
