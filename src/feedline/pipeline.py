@@ -130,7 +130,7 @@ class FeedPipeline:
     def transform(self, ref: dict[str, Any]) -> dict[str, Any]:
         """Clean one file into Parquet (and rejected rows); raises TerminalError for a bad file."""
         from feedline.ledger import FileState
-        from feedline.transform import transform_file
+        from feedline.transform.objects import transform_object
 
         file_id = ref["file_id"]
         entry = self.ledger.get(file_id)
@@ -139,40 +139,35 @@ class FeedPipeline:
         self.ledger.mark(file_id, FileState.transforming)
         log_state(self.feed.name, ref, "transforming")
         with self._workdir() as work:
-            raw = self._local(self.source, ref["key"], work)
-            clean, rejected = work / "clean.parquet", work / "rejected.parquet"
-            result = transform_file(self.feed, raw, clean, rejected)
-            clean_key = f"{file_id}.parquet"
-            clean_uri = self.area("processed").upload(clean, clean_key)
-            rejected_uri = None
-            if result.rows_rejected:
-                rejected_uri = self.area("quarantine").upload(rejected, f"rows/{file_id}.parquet")
+            result = transform_object(
+                self.feed,
+                self.source,
+                ref["key"],
+                self.area("processed"),
+                self.area("quarantine"),
+                file_id,
+                workdir=work,
+            )
         self.ledger.mark(
             file_id,
             FileState.transformed,
-            rows_in=result.rows_in,
-            rows_rejected=result.rows_rejected,
-            duplicates=result.duplicates_dropped,
-            clean_uri=clean_uri,
-            rejected_uri=rejected_uri,
+            rows_in=result["rows_in"],
+            rows_rejected=result["rows_rejected"],
+            duplicates=result["duplicates_dropped"],
+            clean_uri=result["clean_uri"],
+            rejected_uri=result["rejected_uri"],
         )
         log_state(
             self.feed.name,
             ref,
             "transformed",
-            rows_in=result.rows_in,
-            rows_out=result.rows_out,
-            rows_rejected=result.rows_rejected,
-            duplicates=result.duplicates_dropped,
-            seconds=round(result.seconds, 3),
+            rows_in=result["rows_in"],
+            rows_out=result["rows_out"],
+            rows_rejected=result["rows_rejected"],
+            duplicates=result["duplicates_dropped"],
+            seconds=round(result["seconds"], 3),
         )
-        return {
-            "file_id": file_id,
-            "clean_key": clean_key,
-            "clean_uri": clean_uri,
-            "rejected_uri": rejected_uri,
-            **result.to_dict(),
-        }
+        return result
 
     def load(self, ref: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
         """Load one transformed file; the load and its ledger `loaded` mark commit together."""
@@ -276,7 +271,9 @@ class FeedPipeline:
         return problems
 
     def _delete_outputs(self, file_id: str) -> None:
-        self.area("processed").delete(f"{file_id}.parquet")
+        from feedline.transform.objects import clean_key
+
+        self.area("processed").delete(clean_key(file_id))
 
     def summarize(self, refs: list[dict[str, Any]]) -> dict[str, Any]:
         """The fate of each file of a run, read back from the ledger."""
