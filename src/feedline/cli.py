@@ -28,11 +28,7 @@ FeedsOption = Annotated[
 
 def _settings(feeds: Path | None) -> Settings:
     settings = Settings.from_env()
-    if feeds is not None:
-        settings = Settings(
-            home=settings.home, feeds_dir=feeds.resolve(), lake=settings.lake, warehouse=settings.warehouse
-        )
-    return settings
+    return settings if feeds is None else settings.with_feeds(feeds.resolve())
 
 
 @app.command()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from feedline.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
+
+#: Runs the transform elsewhere (e.g. as a Lambda): (feed, ref, source, processed, quarantine URIs) -> result.
+Transformer = Callable[[Feed, dict[str, Any], str, str, str], dict[str, Any]]
 
 
 @dataclass
@@ -65,11 +68,19 @@ class FeedPipeline:
     """The steps of one feed against its source, lake areas, ledger and warehouse."""
 
     def __init__(
-        self, feed: Feed, settings: Settings | None = None, warehouse: Warehouse | None = None
+        self,
+        feed: Feed,
+        settings: Settings | None = None,
+        warehouse: Warehouse | None = None,
+        *,
+        transformer: Transformer | None = None,
+        aws_conn_id: str | None = None,
     ) -> None:
         self.feed = feed
         self.settings = settings or Settings.from_env()
         self._warehouse = warehouse
+        self._transformer = transformer
+        self._aws_conn_id = aws_conn_id
 
     # --- wiring ------------------------------------------------------------------------------------
 
@@ -78,12 +89,16 @@ class FeedPipeline:
         from feedline.storage import open_storage
 
         location = self.settings.source_location(self.feed.source.uri)
-        return open_storage(location, settle_seconds=self.feed.source.settle_seconds)
+        return open_storage(
+            location, settle_seconds=self.feed.source.settle_seconds, aws_conn_id=self._aws_conn_id
+        )
 
     def area(self, name: str) -> Storage:
         from feedline.storage import open_storage
 
-        return open_storage(self.settings.area(name, self.feed.name), settle_seconds=0)
+        return open_storage(
+            self.settings.area(name, self.feed.name), settle_seconds=0, aws_conn_id=self._aws_conn_id
+        )
 
     @cached_property
     def warehouse(self) -> Warehouse:
@@ -102,7 +117,8 @@ class FeedPipeline:
     @contextmanager
     def _workdir(self) -> Iterator[Path]:
         """Scratch space, inside the lake when it is local (same filesystem as the areas it fills)."""
-        base = None if self.settings.lake.startswith("s3://") else Path(self.settings.lake) / ".tmp"
+        processed = self.settings.area_root("processed")
+        base = None if processed.startswith("s3://") else Path(processed).parent / ".tmp"
         if base is not None:
             base.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f"{self.feed.name}-", dir=base) as tmp:
@@ -138,16 +154,25 @@ class FeedPipeline:
             return {"file_id": file_id, "already_loaded": True}
         self.ledger.mark(file_id, FileState.transforming)
         log_state(self.feed.name, ref, "transforming")
-        with self._workdir() as work:
-            result = transform_object(
+        if self._transformer is not None:
+            result = self._transformer(
                 self.feed,
-                self.source,
-                ref["key"],
-                self.area("processed"),
-                self.area("quarantine"),
-                file_id,
-                workdir=work,
+                ref,
+                self.settings.source_location(self.feed.source.uri),
+                self.settings.area("processed", self.feed.name),
+                self.settings.area("quarantine", self.feed.name),
             )
+        else:
+            with self._workdir() as work:
+                result = transform_object(
+                    self.feed,
+                    self.source,
+                    ref["key"],
+                    self.area("processed"),
+                    self.area("quarantine"),
+                    file_id,
+                    workdir=work,
+                )
         self.ledger.mark(
             file_id,
             FileState.transformed,

@@ -66,3 +66,33 @@ def test_sensor_mode_dag(airflow_project: Stack, monkeypatch: pytest.MonkeyPatch
     assert sensor.deferrable is True
     assert sensor.filepath == str(project / "data" / "landing" / "orders" / "*.csv*")
     assert dag.get_task("ingest.discover").trigger_rule == "none_failed"
+
+
+S3_FEED = GOOD.replace("uri: data/landing/orders", "uri: s3://raw-bucket/orders/")
+
+
+def test_s3_feed_is_woken_by_sqs_events(
+    airflow_project: Stack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    project = make_project(tmp_path / "p", {"orders.yaml": S3_FEED})
+    monkeypatch.setenv("FEEDLINE_SQS_QUEUE", "https://sqs.eu-west-1.amazonaws.com/123456789012/raw-events")
+    dag = _dagbag(project / "dags", monkeypatch, project).get_dag("feed_orders")
+    (watcher,) = dag.timetable.asset_condition.watchers
+    classpath, kwargs = watcher.trigger.serialize()
+    assert classpath == "airflow.providers.amazon.aws.triggers.sqs.SqsSensorTrigger"
+    assert kwargs["sqs_queue"].endswith("/raw-events")
+    assert kwargs["waiter_delay"] == 1  # not the 60 s default: an event must wake the feed within seconds
+
+
+def test_s3_feed_in_sensor_mode_uses_a_deferrable_s3_key_sensor(
+    airflow_project: Stack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    project = make_project(
+        tmp_path / "p", {"orders.yaml": S3_FEED.replace("trigger: watcher", "trigger: sensor")}
+    )
+    dag = _dagbag(project / "dags", monkeypatch, project).get_dag("feed_orders")
+    sensor = dag.get_task("ingest.wait_for_file")
+    assert type(sensor).__name__ == "S3KeySensor"
+    assert sensor.deferrable is True
+    assert sensor.wildcard_match is True
+    assert sensor.bucket_key == "s3://raw-bucket/orders/*.csv*"

@@ -59,24 +59,80 @@ def _doc(feed: Feed) -> str:
 
 
 def _schedule(feed: Feed, settings: Settings) -> Any:
+    """Sensor mode: every minute. Watcher mode: the landing asset's events, or-ed with the cron sweep."""
     sweep = CronTriggerTimetable(feed.schedule.sweep, timezone="UTC") if feed.schedule.sweep else None
     if feed.schedule.trigger is Trigger.sensor:
         return CronTriggerTimetable("* * * * *", timezone="UTC")
-    location = settings.source_location(feed.source.uri)
-    watchers = []
-    if not feed.source.is_s3:
-        from feedline.airflow.triggers import LocalFolderTrigger
-
-        trigger = LocalFolderTrigger(
-            directory=location,
-            pattern=feed.source.pattern,
-            poll_seconds=feed.schedule.poll_seconds,
-            settle_seconds=feed.source.settle_seconds,
-        )
-        watchers.append(AssetWatcher(name=f"feedline_{feed.name}_watcher", trigger=trigger))
-    uri = location if feed.source.is_s3 else Path(location).as_uri()
-    asset = Asset(name=f"feedline_{feed.name}_landing", uri=uri, group="feedline", watchers=watchers)
+    asset = _s3_events_asset(settings) if feed.source.is_s3 else _folder_asset(feed, settings)
     return AssetOrTimeSchedule(timetable=sweep, assets=asset) if sweep else asset
+
+
+def _folder_asset(feed: Feed, settings: Settings) -> Asset:
+    from feedline.airflow.triggers import LocalFolderTrigger
+
+    location = settings.source_location(feed.source.uri)
+    trigger = LocalFolderTrigger(
+        directory=location,
+        pattern=feed.source.pattern,
+        poll_seconds=feed.schedule.poll_seconds,
+        settle_seconds=feed.source.settle_seconds,
+    )
+    watcher = AssetWatcher(name=f"feedline_{feed.name}_watcher", trigger=trigger)
+    return Asset(
+        name=f"feedline_{feed.name}_landing",
+        uri=Path(location).as_uri(),
+        group="feedline",
+        watchers=[watcher],
+    )
+
+
+def _s3_events_asset(settings: Settings) -> Asset:
+    """One asset for the raw bucket's S3 → SQS events, shared by every S3 feed.
+
+    Each event wakes every S3 feed; each sweeps only its own prefix, so a consumed message can never
+    hide a file from the feed it belongs to. Without a queue the feeds rely on their sweep.
+    """
+    watchers = []
+    if settings.sqs_queue:
+        from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
+
+        trigger = MessageQueueTrigger(
+            scheme="sqs",
+            sqs_queue=settings.sqs_queue,
+            aws_conn_id=settings.aws_conn_id,
+            waiter_delay=1,
+            wait_time_seconds=10,
+            max_messages=10,
+        )
+        watchers.append(AssetWatcher(name="feedline_s3_events_watcher", trigger=trigger))
+    return Asset(
+        name="feedline_s3_events", uri="sqs://feedline/s3-events", group="feedline", watchers=watchers
+    )
+
+
+def _sensor(feed: Feed, settings: Settings) -> Any:
+    """A deferrable sensor waiting for the feed's files: no worker slot held while it waits."""
+    common: dict[str, Any] = {
+        "task_id": "wait_for_file",
+        "deferrable": True,
+        "poke_interval": feed.schedule.poll_seconds,
+        "timeout": 55,
+        "soft_fail": True,
+        "retries": 0,
+    }
+    location = settings.source_location(feed.source.uri)
+    if feed.source.is_s3:
+        from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+
+        return S3KeySensor(
+            bucket_key=f"{location.rstrip('/')}/{feed.source.pattern}",
+            wildcard_match=True,
+            aws_conn_id=settings.aws_conn_id,
+            **common,
+        )
+    from airflow.providers.standard.sensors.filesystem import FileSensor
+
+    return FileSensor(filepath=os.path.join(location, feed.source.pattern), fs_conn_id="fs_default", **common)
 
 
 def _final_attempt() -> bool:
@@ -86,26 +142,26 @@ def _final_attempt() -> bool:
     return int(ti.try_number) > int(getattr(ti, "max_tries", 0))
 
 
-def _guard(feed: Feed, ref: dict[str, Any], step: str, fn: Any) -> Any:
+def _guard(feed: Feed, settings: Settings, ref: dict[str, Any], step: str, fn: Any) -> Any:
     """Run one per-file step: terminal errors quarantine and fail fast; others retry, then mark `failed`."""
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException
 
+    from feedline.airflow.connections import task_pipeline
     from feedline.errors import TerminalError
-    from feedline.pipeline import FeedPipeline
 
     get_current_context()["file_key"] = ref["key"]  # type: ignore[typeddict-unknown-key]  # map index label
     try:
         return fn()
     except TerminalError as exc:
         reason = f"{step} of {feed.name}/{ref['key']} failed: {exc}"
-        FeedPipeline(feed).quarantine(ref, reason)
+        task_pipeline(feed, settings).quarantine(ref, reason)
         raise AirflowFailException(
             f"{reason} — the file is quarantined; fix the data or the contract, then replay"
         ) from exc
     except Exception as exc:
         if _final_attempt():
-            FeedPipeline(feed).fail(ref, f"{step}: {type(exc).__name__}: {exc}")
+            task_pipeline(feed, settings).fail(ref, f"{step}: {type(exc).__name__}: {exc}")
         raise
 
 
@@ -126,27 +182,14 @@ def build_dag(feed: Feed, settings: Settings | None = None) -> DAG:
         doc_md=_doc(feed),
     ) as dag:
         with TaskGroup("ingest") as ingest:
-            wait = None
-            if feed.schedule.trigger is Trigger.sensor:
-                from airflow.providers.standard.sensors.filesystem import FileSensor
-
-                wait = FileSensor(
-                    task_id="wait_for_file",
-                    filepath=os.path.join(settings.source_location(feed.source.uri), feed.source.pattern),
-                    fs_conn_id="fs_default",
-                    deferrable=True,
-                    poke_interval=feed.schedule.poll_seconds,
-                    timeout=55,
-                    soft_fail=True,
-                    retries=0,
-                )
+            wait = _sensor(feed, settings) if feed.schedule.trigger is Trigger.sensor else None
 
             @task(task_id="discover", pool=pool, trigger_rule=TriggerRule.NONE_FAILED)
             def discover() -> list[dict[str, Any]]:
                 """Register new complete files in the ledger; return every unfinished file of the feed."""
-                from feedline.pipeline import FeedPipeline
+                from feedline.airflow.connections import task_pipeline
 
-                found = FeedPipeline(feed, settings).discover()
+                found = task_pipeline(feed, settings).discover()
                 known = f"{found.new} new, {found.redelivered} already known"
                 print(f"{len(found.refs)} file(s) to process ({known})")
                 return found.refs
@@ -158,16 +201,20 @@ def build_dag(feed: Feed, settings: Settings | None = None) -> DAG:
         @task(task_id="transform", map_index_template="{{ file_key }}")
         def transform(ref: dict[str, Any]) -> dict[str, Any]:
             """Clean one file to Parquet; bad rows go to quarantine with their reason."""
-            from feedline.pipeline import FeedPipeline
+            from feedline.airflow.connections import task_pipeline
 
-            return dict(_guard(feed, ref, "transform", lambda: FeedPipeline(feed, settings).transform(ref)))
+            return dict(
+                _guard(feed, settings, ref, "transform", lambda: task_pipeline(feed, settings).transform(ref))
+            )
 
         @task(task_id="load", pool=pool, map_index_template="{{ file_key }}")
         def load(ref: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
             """Load one file and mark it loaded in the same transaction."""
-            from feedline.pipeline import FeedPipeline
+            from feedline.airflow.connections import task_pipeline
 
-            return dict(_guard(feed, ref, "load", lambda: FeedPipeline(feed, settings).load(ref, result)))
+            return dict(
+                _guard(feed, settings, ref, "load", lambda: task_pipeline(feed, settings).load(ref, result))
+            )
 
         @task_group(group_id="process")
         def process(ref: dict[str, Any]) -> None:
@@ -180,9 +227,9 @@ def build_dag(feed: Feed, settings: Settings | None = None) -> DAG:
             @task(task_id="report", pool=pool, trigger_rule=TriggerRule.ALL_DONE)
             def report(refs: list[dict[str, Any]]) -> dict[str, Any]:
                 """The fate of every file of this run, from the ledger."""
-                from feedline.pipeline import FeedPipeline
+                from feedline.airflow.connections import task_pipeline
 
-                summary = FeedPipeline(feed, settings).summarize(refs)
+                summary = task_pipeline(feed, settings).summarize(refs)
                 for key, fate in summary["files"].items():
                     print(
                         f"{key}: {fate['state']} rows_loaded={fate['rows_loaded']} "
@@ -193,9 +240,9 @@ def build_dag(feed: Feed, settings: Settings | None = None) -> DAG:
             @task(task_id="archive", pool=pool, trigger_rule=TriggerRule.ALL_DONE)
             def archive() -> dict[str, int]:
                 """Move loaded raw files from landing to the archive area."""
-                from feedline.pipeline import FeedPipeline
+                from feedline.airflow.connections import task_pipeline
 
-                return FeedPipeline(feed, settings).archive()
+                return task_pipeline(feed, settings).archive()
 
             report(refs) >> archive()
 
@@ -204,9 +251,9 @@ def build_dag(feed: Feed, settings: Settings | None = None) -> DAG:
             """After a failure: drop staging and partial outputs, then fail the run with what went wrong."""
             from airflow.sdk.exceptions import AirflowFailException
 
-            from feedline.pipeline import FeedPipeline
+            from feedline.airflow.connections import task_pipeline
 
-            problems = FeedPipeline(feed, settings).cleanup(refs)
+            problems = task_pipeline(feed, settings).cleanup(refs)
             detail = (
                 "; ".join(f"{key}: {err}" for key, err in problems.items()) or "see the failed task's log"
             )
