@@ -27,8 +27,8 @@ test-unit: install  ## the fast tests only (no Airflow)
 	@$(VENV)/bin/pytest tests/unit -q
 
 lint: install
-	@$(VENV)/bin/ruff check src tests bench dags
-	@$(VENV)/bin/ruff format --check src tests bench dags
+	@$(VENV)/bin/ruff check src tests bench dags lambda
+	@$(VENV)/bin/ruff format --check src tests bench dags lambda
 
 typecheck: install
 	@$(VENV)/bin/mypy

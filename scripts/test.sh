@@ -3,7 +3,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-.venv/bin/ruff check src tests bench dags || exit 1
+.venv/bin/ruff check src tests bench dags lambda || exit 1
 .venv/bin/mypy || exit 1
 .venv/bin/pytest -q -p no:cacheprovider "$@"
 rc=$?

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from feedline.errors import ContractError
 
@@ -130,6 +138,11 @@ class Column(Strict):
     @classmethod
     def _type(cls, value: Any) -> ColumnType:
         return value if isinstance(value, ColumnType) else ColumnType.parse(value)
+
+    @field_serializer("type")
+    def _type_text(self, value: ColumnType) -> str:
+        """Dump the type as it is written, so a dumped feed validates again (e.g. in a Lambda event)."""
+        return str(value)
 
     @model_validator(mode="after")
     def _formats_only_for_times(self) -> Column:

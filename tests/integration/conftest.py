@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from feedline.stack import Stack, free_port
+from lambda_support import LambdaBuild, LambdaEmulator, build_lambda, runtime_env
 from support import make_project
 
 
@@ -47,3 +48,22 @@ def moto_endpoint() -> Iterator[str]:
         env.setenv("AWS_ENDPOINT_URL", endpoint)
         yield endpoint
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def lambda_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> LambdaBuild:
+    """The x86_64 transform zip, unzipped, and the runtime venv: built once, then reused while unchanged."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # the first build takes a minute: show its progress
+        return build_lambda(tmp_path_factory.mktemp("lambda"))
+
+
+@pytest.fixture(scope="module")
+def lambda_function(
+    lambda_build: LambdaBuild, moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LambdaEmulator]:
+    """The transform function behind a local Invoke API, run by the real awslambdaric bootstrap; S3: moto."""
+    with LambdaEmulator(
+        lambda_build, env=runtime_env(moto_endpoint), tmpdir=tmp_path_factory.mktemp("sandbox")
+    ) as emulator:
+        yield emulator

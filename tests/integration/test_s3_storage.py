@@ -53,8 +53,18 @@ def bucket_keys(s3: Any, bucket: str) -> list[str]:
 
 
 def test_list_under_the_prefix_only(s3: Any, bucket: str) -> None:
-    for key in ("feed/a.csv", "feed/b.csv.gz", "feed/2024/01/c.csv", "feed/x.json", "feed/dir/",
-                "feed/up.csv.part", "feed/.hidden.csv", "feed/.tmp/d.csv", "feedX/e.csv", "other/f.csv"):
+    for key in (
+        "feed/a.csv",
+        "feed/b.csv.gz",
+        "feed/2024/01/c.csv",
+        "feed/x.json",
+        "feed/dir/",
+        "feed/up.csv.part",
+        "feed/.hidden.csv",
+        "feed/.tmp/d.csv",
+        "feedX/e.csv",
+        "other/f.csv",
+    ):
         s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
     storage = open_storage(f"s3://{bucket}/feed")
     found = {o.key: o for o in storage.list("*.csv*")}
@@ -167,9 +177,14 @@ def test_unsafe_keys_never_reach_s3(s3: Any, bucket: str, tmp_path: Path, key: s
     s3.put_object(Bucket=bucket, Key="other/x.csv", Body=b"keep")
     src = tmp_path / "src.csv"
     src.write_bytes(b"evil")
-    for call in (lambda: storage.write_bytes(key, b"evil"), lambda: storage.upload(src, key),
-                 lambda: storage.open(key), lambda: storage.delete(key), lambda: storage.exists(key),
-                 lambda: storage.download(key, tmp_path / "d")):
+    for call in (
+        lambda: storage.write_bytes(key, b"evil"),
+        lambda: storage.upload(src, key),
+        lambda: storage.open(key),
+        lambda: storage.delete(key),
+        lambda: storage.exists(key),
+        lambda: storage.download(key, tmp_path / "d"),
+    ):
         with pytest.raises(UnsafeKeyError, match=f"s3://{bucket}/landing/"):
             call()
     assert bucket_keys(s3, bucket) == ["other/x.csv"]
@@ -196,9 +211,11 @@ def test_unreachable_server_is_transient(moto_endpoint: str) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}",
-                          config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=1,
-                                        read_timeout=1))
+    client = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=1, read_timeout=1),
+    )
     storage = S3Storage("s3://bucket/in/", client=client)
     started = time.monotonic()
     with pytest.raises(TransientError, match="cannot reach S3"):
@@ -213,10 +230,17 @@ def test_credentials_from_an_airflow_connection(
     s3: Any, bucket: str, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL")
-    monkeypatch.setenv("AIRFLOW_CONN_FEEDLINE_S3_TEST", json.dumps({
-        "conn_type": "aws", "login": "testing", "password": "testing",
-        "extra": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"},
-    }))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_FEEDLINE_S3_TEST",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"},
+            }
+        ),
+    )
     storage = open_storage(f"s3://{bucket}/via-conn/", aws_conn_id="feedline_s3_test")
     storage.write_bytes("a.csv", b"through the connection")
     assert body(s3, bucket, "via-conn/a.csv") == b"through the connection"

@@ -151,3 +151,13 @@ def test_load_feeds_isolates_bad_files(tmp_path: Path) -> None:
     assert "is not valid YAML" in errors["syntax.yaml"] and "line 2" in errors["syntax.yaml"]
     assert "differs from the file name" in errors["misnamed.yaml"]
     assert "already loaded by feed 'orders'" in errors["same_table.yaml"]
+
+
+def test_a_dumped_feed_validates_again_as_json() -> None:
+    """The Lambda event carries the feed as JSON: the dump must parse back to the same contract."""
+    import json
+
+    feed = load_feed(REPO / "feeds" / "orders.yaml")
+    dumped = json.loads(json.dumps(feed.model_dump(mode="json", by_alias=True)))
+    assert [c["type"] for c in dumped["columns"]][::4] == ["bigint", "decimal(12,2)", "bool"]
+    assert parse_feed(dumped, "event") == feed

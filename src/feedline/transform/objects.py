@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from feedline.contract import Feed
+from feedline.errors import FeedlineError
 from feedline.transform.run import transform_file
 
 if TYPE_CHECKING:
@@ -40,15 +41,23 @@ def transform_object(
     """Transform `source/key`; write the outputs to the lake and return their URIs and the metrics.
 
     A local source is read in place; an S3 object is downloaded to `workdir` first (streamed to disk,
-    so memory stays bounded). Raises `TerminalError` for a file that cannot be read as its contract says.
+    so memory stays bounded). Raises `TerminalError` for a file that cannot be read as its contract says;
+    its message names the object by its URI, never by the temporary download.
     """
     with tempfile.TemporaryDirectory(prefix=f"{feed.name}-", dir=workdir) as tmp:
         work = Path(tmp)
         raw = source.local_path(key)
+        downloaded = raw is None
         if raw is None:
             raw = source.download(key, work / "raw" / Path(key).name)
         clean, rejected = work / "clean.parquet", work / "rejected.parquet"
-        result = transform_file(feed, raw, clean, rejected)
+        try:
+            result = transform_file(feed, raw, clean, rejected)
+        except FeedlineError as exc:
+            renamed = _naming(exc, raw, source.url(key)) if downloaded else exc
+            if renamed is exc:
+                raise
+            raise renamed from exc
         clean_uri = processed.upload(clean, clean_key(file_id))
         rejected_uri = quarantine.upload(rejected, rejected_key(file_id)) if result.rows_rejected else None
     return {
@@ -58,3 +67,13 @@ def transform_object(
         "rejected_uri": rejected_uri,
         **result.to_dict(),
     }
+
+
+def _naming(exc: FeedlineError, path: Path, uri: str) -> FeedlineError:
+    """The same error, naming the object `uri` where it named its temporary copy `path`."""
+    if str(path) not in str(exc):
+        return exc
+    try:
+        return type(exc)(str(exc).replace(str(path), uri))
+    except TypeError:  # an error class with a constructor of its own: keep it as it is
+        return exc

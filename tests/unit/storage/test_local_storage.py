@@ -53,8 +53,17 @@ def test_lists_nested_keys_relative_with_slashes(store: LocalStorage) -> None:
 
 
 def test_skips_temporary_hidden_names_dot_dirs_and_non_files(store: LocalStorage) -> None:
-    for key in ("ok.csv", ".hidden.csv", "~lock.csv", "big.csv.part", "x.csv.tmp", "y.crdownload",
-                ".git/a.csv", "sub/.staging/b.csv", "sub/ok2.csv"):
+    for key in (
+        "ok.csv",
+        ".hidden.csv",
+        "~lock.csv",
+        "big.csv.part",
+        "x.csv.tmp",
+        "y.crdownload",
+        ".git/a.csv",
+        "sub/.staging/b.csv",
+        "sub/ok2.csv",
+    ):
         put(store.root, key, b"x")
     (store.root / "dir.csv").mkdir()
     os.mkfifo(store.root / "pipe.csv")
@@ -212,11 +221,17 @@ def test_every_method_rejects_unsafe_keys(store: LocalStorage, tmp_path: Path, k
     other = LocalStorage(tmp_path / "other")
     put(store.root, "ok.csv", b"x")
     calls = [
-        lambda: store.open(key), lambda: store.info(key), lambda: store.exists(key),
-        lambda: store.delete(key), lambda: store.url(key), lambda: store.local_path(key),
+        lambda: store.open(key),
+        lambda: store.info(key),
+        lambda: store.exists(key),
+        lambda: store.delete(key),
+        lambda: store.url(key),
+        lambda: store.local_path(key),
         lambda: store.write_bytes(key, b"x"),
-        lambda: store.upload(store.root / "ok.csv", key), lambda: store.download(key, tmp_path / "d"),
-        lambda: store.move(key, other, "x.csv"), lambda: store.move("ok.csv", other, key),
+        lambda: store.upload(store.root / "ok.csv", key),
+        lambda: store.download(key, tmp_path / "d"),
+        lambda: store.move(key, other, "x.csv"),
+        lambda: store.move("ok.csv", other, key),
     ]
     for call in calls:
         with pytest.raises(UnsafeKeyError, match=str(tmp_path)):

@@ -19,8 +19,13 @@ from feedline.storage.s3 import translate_error
 
 
 def client_error(code: str, status: int, op: str = "GetObject") -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": f"{code} says no"},
-                        "ResponseMetadata": {"HTTPStatusCode": status}}, op)
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": f"{code} says no"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
+        op,
+    )
 
 
 @pytest.mark.parametrize(
@@ -86,11 +91,16 @@ def test_list_filters_and_strips_the_prefix(stubbed: tuple[S3Storage, Stubber]) 
     when = datetime(2024, 1, 2, tzinfo=UTC)
     names = ("", "dir/", "a.csv", "b.csv.part", ".x.csv", ".tmp/c.csv", "d/../e.csv", "sub/f.csv")
     objects = [{"Key": f"feed/{k}", "Size": 3, "LastModified": when, "ETag": '"abc"'} for k in names]
-    stubber.add_response("list_objects_v2", {"Contents": objects, "IsTruncated": False},
-                         {"Bucket": "bucket", "Prefix": "feed/", "MaxKeys": 1000})
+    stubber.add_response(
+        "list_objects_v2",
+        {"Contents": objects, "IsTruncated": False},
+        {"Bucket": "bucket", "Prefix": "feed/", "MaxKeys": 1000},
+    )
     found = list(storage.list("*.csv"))
     assert [(o.key, o.size, o.identity, o.mtime) for o in found] == [
-        ("a.csv", 3, "etag:abc", when.timestamp()), ("sub/f.csv", 3, "etag:abc", when.timestamp())]
+        ("a.csv", 3, "etag:abc", when.timestamp()),
+        ("sub/f.csv", 3, "etag:abc", when.timestamp()),
+    ]
 
 
 def test_head_missing_is_none_but_denied_raises(stubbed: tuple[S3Storage, Stubber]) -> None:

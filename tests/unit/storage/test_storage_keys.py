@@ -128,7 +128,9 @@ def test_s3_keys_cannot_leave_the_prefix() -> None:
 
 
 def test_import_is_cheap() -> None:
-    code = "import sys, feedline.storage; print(sorted(m for m in sys.modules if m.split('.')[0] in " \
-           "('boto3', 'botocore', 'airflow', 'polars', 'pyarrow', 'duckdb')))"
+    code = (
+        "import sys, feedline.storage; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('boto3', 'botocore', 'airflow', 'polars', 'pyarrow', 'duckdb')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
