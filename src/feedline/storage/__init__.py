@@ -45,5 +45,7 @@ def open_storage(uri: str, *, settle_seconds: float = 2.0, aws_conn_id: str | No
     if uri.startswith("file://"):
         return LocalStorage(Path(unquote(uri.removeprefix("file://"))), settle_seconds=settle_seconds)
     if "://" in uri or not uri:
-        raise TerminalError(f"{uri!r} is not a storage location; use a folder path, file:// or s3://bucket/prefix/")
+        raise TerminalError(
+            f"{uri!r} is not a storage location; use a folder path, file:// or s3://bucket/prefix/"
+        )
     return LocalStorage(Path(uri), settle_seconds=settle_seconds)

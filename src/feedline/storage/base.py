@@ -222,8 +222,12 @@ class Storage(abc.ABC):
                 continue
             if self._move_to(key, dest, target):
                 if target != dest_key:
-                    log.warning("%s holds other content; moved %s to %s instead", dest.url(dest_key),
-                                self.url(key), dest.url(target))
+                    log.warning(
+                        "%s holds other content; moved %s to %s instead",
+                        dest.url(dest_key),
+                        self.url(key),
+                        dest.url(target),
+                    )
                 return dest.url(target)
         raise TerminalError(f"cannot move {self.url(key)} to {dest.url(dest_key)}: all tagged names taken")
 
@@ -245,4 +249,3 @@ class Storage(abc.ABC):
                 dest.upload(self.download(key, Path(tmp) / "object"), dest_key)
         self.delete(key)
         return True
-

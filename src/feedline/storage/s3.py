@@ -29,15 +29,36 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 SINGLE_COPY_LIMIT = 5 * 1024**3
-TRANSIENT_CODES = frozenset({
-    "SlowDown", "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
-    "TooManyRequestsException", "RequestLimitExceeded", "RequestTimeout", "RequestTimeoutException",
-    "InternalError", "ServiceUnavailable", "OperationAborted", "ExpiredToken", "RequestExpired",
-})
-ACCESS_CODES = frozenset({
-    "AccessDenied", "403", "Forbidden", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-    "AccountProblem", "InvalidToken",
-})
+TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "InternalError",
+        "ServiceUnavailable",
+        "OperationAborted",
+        "ExpiredToken",
+        "RequestExpired",
+    }
+)
+ACCESS_CODES = frozenset(
+    {
+        "AccessDenied",
+        "403",
+        "Forbidden",
+        "AllAccessDisabled",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "AccountProblem",
+        "InvalidToken",
+    }
+)
 MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
@@ -80,8 +101,10 @@ def translate_error(exc: BaseException, action: str, where: str) -> FeedlineErro
             )
         return TerminalError(f"{fail}: S3 refused the request ({said})")
     if isinstance(cause, NoCredentialsError | PartialCredentialsError):
-        return TerminalError(f"{fail}: no usable AWS credentials ({cause}); set an Airflow AWS connection "
-                             "(aws_conn_id) or AWS_ACCESS_KEY_ID/AWS_PROFILE")
+        return TerminalError(
+            f"{fail}: no usable AWS credentials ({cause}); set an Airflow AWS connection "
+            "(aws_conn_id) or AWS_ACCESS_KEY_ID/AWS_PROFILE"
+        )
     if isinstance(cause, ConnectionError | HTTPClientError | IncompleteReadError):
         return TransientError(f"{fail}: cannot reach S3 ({cause}); retrying may help")
     if isinstance(cause, BotoCoreError):
@@ -149,8 +172,9 @@ class S3Storage(Storage):
 
     page_size = 1000
 
-    def __init__(self, uri: str, *, client: Any = None, aws_conn_id: str | None = None,
-                 endpoint_url: str | None = None) -> None:
+    def __init__(
+        self, uri: str, *, client: Any = None, aws_conn_id: str | None = None, endpoint_url: str | None = None
+    ) -> None:
         if not uri.startswith("s3://"):
             raise TerminalError(f"{uri!r} is not an s3://bucket/prefix/ URI")
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
@@ -200,12 +224,15 @@ class S3Storage(Storage):
 
     def list(self, pattern: str = "*") -> Iterator[ObjectInfo]:
         paginator = self.client.get_paginator("list_objects_v2")
-        pages = paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + literal_prefix(pattern),
-                                   PaginationConfig={"PageSize": self.page_size})
+        pages = paginator.paginate(
+            Bucket=self.bucket,
+            Prefix=self.prefix + literal_prefix(pattern),
+            PaginationConfig={"PageSize": self.page_size},
+        )
         with _translated("list", self.uri):
             for page in pages:
                 for obj in page.get("Contents", ()):
-                    key = obj["Key"][len(self.prefix):]
+                    key = obj["Key"][len(self.prefix) :]
                     if not key or key.endswith("/") or is_ignored(key) or in_hidden_dir(key):
                         continue
                     try:
@@ -266,8 +293,13 @@ class S3Storage(Storage):
 
         source = {"Bucket": self.bucket, "Key": self.full_key(key)}
         with _translated("copy", f"{self.url(key)} to {dest.url(dest_key)}"):
-            dest.client.copy(source, dest.bucket, dest.full_key(dest_key), SourceClient=self.client,
-                             Config=TransferConfig(multipart_threshold=SINGLE_COPY_LIMIT))
+            dest.client.copy(
+                source,
+                dest.bucket,
+                dest.full_key(dest_key),
+                SourceClient=self.client,
+                Config=TransferConfig(multipart_threshold=SINGLE_COPY_LIMIT),
+            )
         self.delete(key)
         return True
 
