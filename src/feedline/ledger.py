@@ -27,6 +27,7 @@ METRIC_FIELDS = frozenset(
     ("rows_in", "rows_loaded", "rows_rejected", "duplicates", "clean_uri", "rejected_uri")
 )
 _CHUNK = 200
+_MAX_ERROR_CHARS = 16_000  # at most 4 bytes a character: within Redshift's VARCHAR(65535)
 
 
 class FileState(StrEnum):
@@ -133,10 +134,14 @@ class Ledger:
                 yield own
 
     def ensure(self) -> None:
-        """Create the audit schema and ledger table if they do not exist."""
+        """Create the audit schema and ledger table (and, where the backend has indexes, the index the
+        sweep reads by) if they do not exist."""
         with self.warehouse.transaction() as tx:
             tx.execute(self.dialect.create_schema(AUDIT_SCHEMA))
             tx.execute(self.dialect.create_table(self.table_ref, self._defs, primary_key=["file_id"]))
+            if self.dialect.ledger_index:
+                name = f"{LEDGER_TABLE}_feed_state"
+                tx.execute(self.dialect.create_index(name, self.table_ref, ["feed", "state"]))
 
     def _select(self, where: str = "", order: str = "") -> str:
         sql = f"SELECT {self._cols} FROM {self._table}"
@@ -144,19 +149,25 @@ class Ledger:
 
     def register(self, feed: str, objects: Iterable[ObjectInfo]) -> Registration:
         """Record objects seen in a feed's source. The same content again is `known` (a no-op); new
-        content under a known key is a new row with the next version."""
-        q, p = self.dialect.quote, self.dialect.param
+        content under a known key is a new row with the next version.
+
+        Safe when processes register the same file at once: the file gets one row, `new` to one of them
+        and `known` to the others (ON CONFLICT DO NOTHING, or a table lock where there is none)."""
+        d = self.dialect
+        q, p = d.quote, d.param
         wanted: dict[str, ObjectInfo] = {}
         for obj in sorted(objects, key=lambda o: (o.mtime, o.key)):
             wanted.setdefault(file_id_of(feed, obj.key, obj.identity, obj.size), obj)
         result, now = Registration(), datetime.now(UTC)
         with self.warehouse.transaction() as tx:
+            if d.locks_tables:
+                tx.execute(d.lock_table(self.table_ref))
             keys = sorted({o.key for o in wanted.values()})
             existing: dict[str, LedgerEntry] = {}
             for start in range(0, len(keys), _CHUNK):
                 chunk = keys[start : start + _CHUNK]
                 tx.execute(
-                    self._select(f"{q('feed')} = {p} AND {q('key')} IN ({self.dialect.params(len(chunk))})"),
+                    self._select(f"{q('feed')} = {p} AND {q('key')} IN ({d.params(len(chunk))})"),
                     [feed, *chunk],
                 )
                 existing.update((e.file_id, e) for e in map(_entry, tx.fetchall()))
@@ -173,13 +184,24 @@ class Ledger:
                     file_id, feed, obj.key, obj.identity, obj.size, version, FileState.detected, now, now
                 )
                 result.new.append(entry)
+            inserted: set[str] = set()
             for start in range(0, len(result.new), _CHUNK):
                 chunk_entries = result.new[start : start + _CHUNK]
-                rows = ", ".join([f"({self.dialect.params(len(COLUMNS))})"] * len(chunk_entries))
                 tx.execute(
-                    f"INSERT INTO {self._table} ({self._cols}) VALUES {rows}",
+                    d.insert_rows(self.table_ref, COLUMNS, len(chunk_entries), "file_id"),
                     [value for e in chunk_entries for value in _row(e)],
                 )
+                if d.on_conflict:
+                    inserted.update(str(row[0]) for row in tx.fetchall())
+                else:
+                    inserted.update(e.file_id for e in chunk_entries)
+            raced = [e.file_id for e in result.new if e.file_id not in inserted]
+            if raced:  # registered by another process since our SELECT: theirs is the row
+                result.new = [e for e in result.new if e.file_id in inserted]
+                for start in range(0, len(raced), _CHUNK):
+                    ids = raced[start : start + _CHUNK]
+                    tx.execute(self._select(f"{q('file_id')} IN ({d.params(len(ids))})"), ids)
+                    result.known.extend(map(_entry, tx.fetchall()))
         if result.new:
             log.info("Registered %d new file(s) of feed %s", len(result.new), feed)
         return result
@@ -198,9 +220,12 @@ class Ledger:
 
     def get(self, file_id: str, *, tx: Tx | None = None, lock: bool = False) -> LedgerEntry | None:
         """One entry by id; `lock=True` locks the row for the rest of `tx` where the backend can."""
-        sql = self._select(f"{self.dialect.quote('file_id')} = {self.dialect.param}")
+        d = self.dialect
+        sql = self._select(f"{d.quote('file_id')} = {d.param}")
         with self._tx(tx) as t:
-            t.execute(sql + (self.dialect.for_update if lock else ""), [file_id])
+            if lock and d.locks_tables:
+                t.execute(d.lock_table(self.table_ref))
+            t.execute(sql + (d.for_update if lock else ""), [file_id])
             row = t.fetchone()
         return None if row is None else _entry(row)
 
@@ -228,7 +253,7 @@ class Ledger:
             if state is FileState.loaded:
                 changes["loaded_at"] = now
             if error is not None or state in (FileState.detected, FileState.loaded):
-                changes["error"] = error
+                changes["error"] = _clip(error)
             q, p = self.dialect.quote, self.dialect.param
             assignments = ", ".join(f"{q(name)} = {p}" for name in changes)
             t.execute(
@@ -285,6 +310,13 @@ class Ledger:
             }
             for r in rows
         ]
+
+
+def _clip(error: str | None) -> str | None:
+    """Keep an error message within every backend's VARCHAR (Redshift's is 65535 bytes)."""
+    if error is None or len(error) <= _MAX_ERROR_CHARS:
+        return error
+    return error[: _MAX_ERROR_CHARS - 20] + " … (message cut)"
 
 
 def utcnow() -> datetime:

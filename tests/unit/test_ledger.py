@@ -1,23 +1,22 @@
-"""The ledger on a real DuckDB file: registration by content, the sweep, state transitions, the summary."""
+"""The ledger on every backend: registration by content, the sweep, state transitions, the summary."""
 
 from __future__ import annotations
 
 import json
 import time
 from datetime import UTC
-from pathlib import Path
 
 import pytest
 
 from feedline.errors import TerminalError
 from feedline.ledger import TERMINAL, FileState, Ledger, LedgerEntry, file_id_of
 from feedline.storage.base import ObjectInfo
-from feedline.warehouse.duckdb import DuckDBWarehouse
+from feedline.warehouse.base import Warehouse
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    ledger = Ledger(DuckDBWarehouse(tmp_path / "warehouse.duckdb", lock_timeout=10))
+def ledger(any_warehouse: Warehouse) -> Ledger:
+    ledger = Ledger(any_warehouse)
     ledger.ensure()
     ledger.ensure()  # idempotent
     return ledger

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -42,6 +43,17 @@ def polars_type(ctype: ColumnType) -> pl.DataType:
         "date": pl.Date(),
         "timestamp": pl.Datetime("us"),
     }[ctype.name]
+
+
+def _any_case(tokens: tuple[str, ...], limit: int = 512) -> list[str] | None:
+    """Every upper/lower spelling of the tokens, so bool matching needs no lowercasing (which is slow)."""
+    spellings: set[str] = set()
+    for token in tokens:
+        options = [sorted({c.lower(), c.upper()}) for c in token.lower()]
+        if len(spellings) + 2 ** sum(len(o) > 1 for o in options) > limit:
+            return None
+        spellings.update("".join(chars) for chars in itertools.product(*options))
+    return sorted(spellings)
 
 
 @dataclass(frozen=True)
@@ -97,10 +109,12 @@ class ColumnRule:
         if kind == "float":
             return value.cast(pl.Float64, strict=False)
         if kind == "bool":
-            lowered = value.str.to_lowercase()
-            trues = [v.lower() for v in self.column.true_values]
-            falses = [v.lower() for v in self.column.false_values]
-            return pl.when(lowered.is_in(trues)).then(True).when(lowered.is_in(falses)).then(False)
+            trues, falses = _any_case(self.column.true_values), _any_case(self.column.false_values)
+            if trues is None or falses is None:
+                value = value.str.to_lowercase()
+                trues = [v.lower() for v in self.column.true_values]
+                falses = [v.lower() for v in self.column.false_values]
+            return pl.when(value.is_in(trues)).then(True).when(value.is_in(falses)).then(False)
         if kind == "decimal":
             fits = value.str.contains(decimal_pattern(ctype))
             return pl.when(fits).then(value).cast(polars_type(ctype), strict=False)
@@ -135,9 +149,8 @@ class ColumnRule:
                 .otherwise(pl.lit(f"is not a {col.type}"))
             )
         if kind == "bool":
-            return pl.lit(
-                f"is not a bool (true: {', '.join(col.true_values)}; false: {', '.join(col.false_values)})"
-            )
+            trues, falses = "/".join(col.true_values), "/".join(col.false_values)
+            return pl.lit(f"is not a bool (true: {trues}, false: {falses})")
         if kind in ("date", "timestamp"):
             tried = "".join(f"{fmt}, " for fmt in col.formats)
             return pl.lit(f"is not a {kind} (tried {tried}ISO 8601)")

@@ -7,6 +7,7 @@ import contextlib
 import csv
 import gzip
 import io
+import os
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -20,9 +21,14 @@ from feedline.contract import Compression, Feed
 from feedline.errors import BadFileError
 
 CHUNK = 4 << 20
+CSV_CHUNK_BYTES = 4 << 20
+"""polars sizes its CSV read chunks by the file size unless told (POLARS_CSV_CHUNK_SIZE): 4 MiB chunks keep
+the reader's memory flat from 100 MB to 1 GB files at no measurable cost in speed."""
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8 = ("utf-8", "utf-8-sig")
-EXTRA = "_extra"
+LINE = "__line"
+"""The 1-based data row number polars adds while scanning (written to the rejected file as `_line`)."""
+EXTRA = "__extra"
 """One column past the last expected field: non-null when a row has more fields than the header."""
 
 
@@ -36,12 +42,13 @@ class Layout:
     has_header: bool
 
     def field(self, index: int) -> str:
-        return f"_f{index}"
+        return f"__f{index}"
 
     def scan(self, feed: Feed) -> pl.LazyFrame:
-        """Every field as text, a 1-based row number `_line`, and `_extra` for surplus fields."""
+        """Every field as text, the row number `LINE`, and `EXTRA` for surplus fields."""
         schema: dict[str, pl.DataType] = {self.field(i): pl.String() for i in range(self.fields)}
         schema[EXTRA] = pl.String()
+        os.environ.setdefault("POLARS_CSV_CHUNK_SIZE", str(CSV_CHUNK_BYTES))
         return pl.scan_csv(
             self.path,
             has_header=False,
@@ -50,7 +57,7 @@ class Layout:
             quote_char=feed.csv.quote,
             schema=schema,
             encoding="utf8",
-            row_index_name="_line",
+            row_index_name=LINE,
             row_index_offset=1,
             truncate_ragged_lines=True,
             missing_columns="insert",
@@ -97,8 +104,8 @@ def _copy(stream: io.BufferedIOBase, out: IO[bytes], source: Path, encoding: str
                     out.write(decoder.decode(chunk).encode("utf-8"))
                 except UnicodeDecodeError as exc:
                     raise BadFileError(
-                        f"{source}: cannot be decoded as {encoding} near byte {offset + exc.start} of the "
-                        "decompressed text; fix csv.encoding in the feed or re-export the file"
+                        f"{source}: cannot be decoded as {encoding} (byte offset {offset + exc.start} of the "
+                        "decompressed text); fix csv.encoding in the feed or re-export the file"
                     ) from None
             else:
                 out.write(chunk)
@@ -126,10 +133,18 @@ def locate_bad_utf8(path: Path) -> str:
                 decoder.decode(chunk)
             except UnicodeDecodeError as exc:
                 line += chunk.count(b"\n", 0, exc.start)
-                return f"byte {offset + exc.start}, line {line + 1}"
+                return f"byte offset {offset + exc.start}, line {line + 1}"
             offset += len(chunk)
             line += chunk.count(b"\n")
     return "an unknown position"
+
+
+def not_utf8(origin: Path, path: Path) -> str:
+    """The message for a file that is not UTF-8: where it breaks, and what to change."""
+    return (
+        f"{origin}: cannot be decoded as UTF-8 ({locate_bad_utf8(path)}); set csv.encoding in the feed to "
+        "the file's encoding (e.g. latin-1) or re-export it as UTF-8"
+    )
 
 
 def layout(feed: Feed, path: Path, origin: Path) -> Layout:
@@ -143,7 +158,11 @@ def layout(feed: Feed, path: Path, origin: Path) -> Layout:
     for index, name in enumerate(header):
         key = name.strip().casefold()
         if key in found:
-            raise BadFileError(f"{origin}: the header names {name.strip()!r} twice; each column once, please")
+            first = header[found[key]].strip()
+            raise BadFileError(
+                f"{origin}: the header has column {first!r} twice (fields {found[key] + 1} and {index + 1}); "
+                "header names must be unique, ignoring case"
+            )
         found[key] = index
     missing = [c.header for c in feed.columns if c.header.strip().casefold() not in found]
     if missing:
@@ -160,8 +179,6 @@ def _first_record(feed: Feed, path: Path, origin: Path) -> list[str] | None:
         with path.open("r", encoding="utf-8-sig", newline="") as fh:
             return next(csv.reader(fh, delimiter=feed.csv.delimiter, quotechar=feed.csv.quote), None)
     except UnicodeDecodeError:
-        raise BadFileError(
-            f"{origin}: the header cannot be decoded as UTF-8 ({locate_bad_utf8(path)}); fix csv.encoding"
-        ) from None
+        raise BadFileError(not_utf8(origin, path)) from None
     except csv.Error as exc:
         raise BadFileError(f"{origin}: the header line is not valid CSV ({exc}); fix the export") from None

@@ -1,4 +1,4 @@
-"""The warehouse interface and the exactly-once load every backend shares: stage, dedupe, publish, mark."""
+"""The warehouse interface every backend implements: transactions, tables, staging and bulk-load hooks."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from feedline.contract import ColumnType, Feed, LoadMode
+from feedline.contract import ColumnType, Feed
 from feedline.errors import FeedlineError, TerminalError
-from feedline.ledger import TERMINAL, FileState, Ledger, utcnow
 from feedline.warehouse.dialect import (
     FILE_ID_COLUMN,
     LOADED_AT_COLUMN,
@@ -43,10 +42,18 @@ class Tx:
         self._translate = translate
         self.dialect = dialect
 
+    @property
+    def cursor(self) -> Any:
+        """The driver's cursor, for what DB-API does not cover (PostgreSQL's COPY)."""
+        return self._cursor
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         log.debug("SQL %s %r", sql, params)
         try:
-            self._cursor.execute(sql, list(params))
+            if params:
+                self._cursor.execute(sql, list(params))
+            else:  # no placeholders to parse: a literal '%' (an S3 key) stays as it is
+                self._cursor.execute(sql)
         except Exception as exc:
             raise self._translate(exc) from exc
 
@@ -88,8 +95,21 @@ class Warehouse(abc.ABC):
         return conn.cursor()
 
     @abc.abstractmethod
-    def _fill_staging(self, tx: Tx, feed: Feed, staging: TableRef, parquet: Path, clean_uri: str) -> None:
-        """Insert the clean file's rows into `staging` (created empty), with ROW_ORDER = row position."""
+    def _fill_staging(
+        self, tx: Tx, columns: Sequence[ColumnDef], staging: TableRef, parquet: Path, clean_uri: str
+    ) -> None:
+        """Insert the clean file's `columns` (all of the contract's, or only its key) into `staging`
+        (created empty with those columns), with ROW_ORDER = the row's position in the file where the
+        dialect has `staging_row_order`. The file already passed `check_parquet`."""
+
+    bulk_publish: ClassVar[bool] = False
+
+    def _insert_direct(
+        self, tx: Tx, columns: Sequence[ColumnDef], target: TableRef, parquet: Path, lineage: list[Any]
+    ) -> int:
+        """With `bulk_publish`: bulk-insert the file's rows straight into `target` with the lineage values
+        (file id, loaded at); returns the rows inserted."""
+        raise NotImplementedError(f"{type(self).__name__} publishes through staging only")
 
     @abc.abstractmethod
     def translate_error(self, exc: BaseException) -> BaseException:
@@ -191,53 +211,11 @@ class Warehouse(abc.ABC):
 
         Any failure rolls back the whole transaction: the target, the ledger and staging are unchanged.
         """
-        d, ledger = self.dialect, Ledger(self)
-        target, staging = self.target(feed), d.staging_table(feed.name, check_file_id(file_id))
-        names = [c.name for c in feed.columns]
-        try:
-            with self.transaction() as tx:
-                entry = ledger.get(file_id, tx=tx, lock=True)
-                if entry is None:
-                    raise TerminalError(f"file {file_id} is not in the ledger; register it before loading")
-                if entry.state is FileState.loaded:
-                    log.info("File %s (%s) is already loaded; nothing to do", file_id, entry.key)
-                    return LoadOutcome(entry.rows_loaded or 0, already_loaded=True)
-                if entry.state in TERMINAL:
-                    raise TerminalError(
-                        f"file {file_id} ({entry.key}) is {entry.state}; replay it before loading"
-                    )
-                self._ensure_table(tx, feed)
-                if not d.temporary_staging:
-                    tx.execute(d.create_schema(d.staging_schema))
-                tx.execute(d.drop_table(staging))
-                tx.execute(d.create_staging(staging, contract_columns(feed)))
-                self._fill_staging(tx, feed, staging, parquet, clean_uri)
-                if feed.primary_key:
-                    tx.execute(d.dedupe(staging, feed.primary_key))
-                rows = int(tx.scalar(d.count(staging)))
-                if feed.target.mode is LoadMode.upsert:
-                    tx.execute(d.delete_matching(target, staging, feed.primary_key))
-                elif feed.target.mode is LoadMode.replace:
-                    tx.execute(d.delete_all(target))
-                tx.execute(d.insert_from_staging(target, staging, names), [file_id, utcnow()])
-                tx.execute(d.drop_table(staging))
-                ledger.mark(
-                    file_id,
-                    FileState.loaded,
-                    tx=tx,
-                    rows_in=rows_in,
-                    rows_loaded=rows,
-                    rows_rejected=rows_rejected,
-                    duplicates=duplicates,
-                    clean_uri=clean_uri,
-                    rejected_uri=rejected_uri,
-                )
-        except TerminalError as exc:
-            raise type(exc)(
-                f"{feed.name}: loading {parquet.name} (file {file_id}) into {target}: {exc}"
-            ) from exc
-        log.info("Loaded %d rows of %s into %s (%s mode)", rows, parquet.name, target, feed.target.mode)
-        return LoadOutcome(rows, already_loaded=False)
+        from feedline.warehouse.load import load_file
+
+        metrics = {"rows_in": rows_in, "rows_rejected": rows_rejected, "duplicates": duplicates,
+                   "clean_uri": clean_uri, "rejected_uri": rejected_uri}  # fmt: skip
+        return load_file(self, feed, file_id, parquet, metrics)
 
 
 def contract_columns(feed: Feed) -> list[ColumnDef]:

@@ -67,9 +67,18 @@ class Dialect:
     name: ClassVar[str] = "ansi"
     param: ClassVar[str] = "?"
     default_schema: ClassVar[str] = "public"
+    # How a transaction locks a ledger row: a suffix on its SELECT, or (no row locks) LOCK of the table.
     for_update: ClassVar[str] = ""
+    locks_tables: ClassVar[bool] = False
+    # INSERT … ON CONFLICT DO NOTHING RETURNING: concurrent registrations of one file keep one row.
+    on_conflict: ClassVar[bool] = True
+    ledger_index: ClassVar[bool] = False
     staging_schema: ClassVar[str] = STAGING_SCHEMA
     temporary_staging: ClassVar[bool] = False
+    unlogged_staging: ClassVar[bool] = False
+    # Whether staging numbers rows in file order (ROW_ORDER), so that the dedupe keeps the last row of a
+    # key; without it the dedupe keeps one row per key (see RedshiftDialect).
+    staging_row_order: ClassVar[bool] = True
     types: ClassVar[Mapping[str, str]] = {
         "string": "VARCHAR",
         "int": "INTEGER",
@@ -132,9 +141,27 @@ class Dialect:
 
     def create_staging(self, ref: TableRef, columns: Sequence[ColumnDef]) -> str:
         """The staging table: the contract's columns plus ROW_ORDER, the row's position in its file."""
-        kind = "TEMPORARY TABLE" if self.temporary_staging else "TABLE"
-        defs = [*columns, ColumnDef(ROW_ORDER, ColumnType("bigint"), nullable=False)]
+        kind = (
+            "TEMPORARY TABLE"
+            if self.temporary_staging
+            else "UNLOGGED TABLE"
+            if self.unlogged_staging
+            else "TABLE"
+        )
+        defs = [*columns]
+        if self.staging_row_order:
+            defs.append(ColumnDef(ROW_ORDER, ColumnType("bigint"), nullable=False))
         return f"CREATE {kind} {self.table(ref)} ({', '.join(self.column_def(c) for c in defs)})"
+
+    def create_index(self, name: str, ref: TableRef, columns: Sequence[str]) -> str:
+        return (
+            f"CREATE INDEX IF NOT EXISTS {self.quote(name, 'index name')} "
+            f"ON {self.table(ref)} ({self.columns(columns)})"
+        )
+
+    def lock_table(self, ref: TableRef) -> str:
+        """Lock a whole table until the transaction ends (for backends without row locks)."""
+        return f"LOCK TABLE {self.table(ref)} IN EXCLUSIVE MODE"
 
     def drop_table(self, ref: TableRef) -> str:
         return f"DROP TABLE IF EXISTS {self.table(ref)}"
@@ -155,14 +182,28 @@ class Dialect:
     def count(self, ref: TableRef) -> str:
         return f"SELECT count(*) FROM {self.table(ref)}"
 
-    def dedupe(self, staging: TableRef, key: Sequence[str]) -> str:
-        """Keep one row per key in staging: the one with the highest ROW_ORDER (the last in the file)."""
+    def insert_rows(self, ref: TableRef, columns: Sequence[str], rows: int, conflict_key: str) -> str:
+        """A multi-row INSERT; with `on_conflict`, rows whose key exists are skipped and the inserted keys
+        returned. Params: the rows' values, row after row."""
+        values = ", ".join([f"({self.params(len(columns))})"] * rows)
+        sql = f"INSERT INTO {self.table(ref)} ({self.columns(columns)}) VALUES {values}"
+        if self.on_conflict:
+            key = self.quote(conflict_key, "column name")
+            sql += f" ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
+        return sql
+
+    def dedupe(self, staging: TableRef, key: Sequence[str], columns: Sequence[str]) -> list[str]:
+        """Keep one row per key in staging: the one with the highest ROW_ORDER (the last in the file).
+
+        Only keys that occur more than once are joined back, so a batch without duplicates (the usual
+        case: the transform already keeps one row per key) costs one aggregate over the key."""
         tbl, order = self.table(staging), self.quote(ROW_ORDER)
-        same = " AND ".join(f"later.{self.quote(k)} = {tbl}.{self.quote(k)}" for k in key)
-        return (
-            f"DELETE FROM {tbl} WHERE EXISTS (SELECT 1 FROM {tbl} AS later "
-            f"WHERE {same} AND later.{order} > {tbl}.{order})"
-        )
+        keys = self.columns(key)
+        same = " AND ".join(f"{tbl}.{self.quote(k)} = dupes.{self.quote(k)}" for k in key)
+        return [
+            f"DELETE FROM {tbl} USING (SELECT {keys}, max({order}) AS keep FROM {tbl} GROUP BY {keys} "
+            f"HAVING count(*) > 1) AS dupes WHERE {same} AND {tbl}.{order} < dupes.keep"
+        ]
 
     def delete_matching(self, target: TableRef, staging: TableRef, key: Sequence[str]) -> str:
         """Delete the target rows whose key is in staging (the portable half of an upsert)."""

@@ -5,14 +5,20 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from feedline.contract import Feed
 from feedline.errors import FeedlineError, TerminalError, TransientError
 from feedline.warehouse.base import Tx, Warehouse
-from feedline.warehouse.dialect import ROW_ORDER, Dialect, TableRef
-from feedline.warehouse.parquet import check_parquet
+from feedline.warehouse.dialect import (
+    FILE_ID_COLUMN,
+    LOADED_AT_COLUMN,
+    ROW_ORDER,
+    ColumnDef,
+    Dialect,
+    TableRef,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,14 @@ class DuckDBDialect(Dialect):
             f"INSERT INTO {self.table(staging)} ({self.columns([*columns, ROW_ORDER])}) "
             f"SELECT {self.columns(columns)}, file_row_number "
             f"FROM read_parquet({self.param}, file_row_number = true)"
+        )
+
+    def insert_from_parquet(self, target: TableRef, columns: list[str]) -> str:
+        """Insert a Parquet file's contract columns plus the lineage; params: file_id, loaded_at, path."""
+        cols, lineage = self.columns(columns), self.columns([FILE_ID_COLUMN, LOADED_AT_COLUMN])
+        return (
+            f"INSERT INTO {self.table(target)} ({cols}, {lineage}) "
+            f"SELECT {cols}, {self.param}, {self.param} FROM read_parquet({self.param})"
         )
 
 
@@ -114,9 +128,20 @@ class DuckDBWarehouse(Warehouse):
     def _cursor(self, conn: Any) -> Any:
         return conn  # a DuckDB cursor() would be a second connection with its own transaction
 
-    def _fill_staging(self, tx: Tx, feed: Feed, staging: TableRef, parquet: Path, clean_uri: str) -> None:
-        check_parquet(feed, parquet)
-        tx.execute(self.dialect.fill_from_parquet(staging, [c.name for c in feed.columns]), [str(parquet)])
+    def _fill_staging(
+        self, tx: Tx, columns: Sequence[ColumnDef], staging: TableRef, parquet: Path, clean_uri: str
+    ) -> None:
+        tx.execute(self.dialect.fill_from_parquet(staging, [c.name for c in columns]), [str(parquet)])
+
+    bulk_publish: ClassVar[bool] = True
+
+    def _insert_direct(
+        self, tx: Tx, columns: Sequence[ColumnDef], target: TableRef, parquet: Path, lineage: list[Any]
+    ) -> int:
+        tx.execute(
+            self.dialect.insert_from_parquet(target, [c.name for c in columns]), [*lineage, str(parquet)]
+        )
+        return int(tx.fetchone()[0])  # type: ignore[index]
 
     def translate_error(self, exc: BaseException) -> BaseException:
         import duckdb

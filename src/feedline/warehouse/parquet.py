@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +58,54 @@ def _arrow_fits(expected: ColumnType, actual: Any) -> bool:
         ),
     }
     return bool(checks[expected.name](actual))
+
+
+def has_duplicate_keys(parquet: Path, key: Sequence[str]) -> bool:
+    """Whether two rows of the file share a key: only then does a load need the in-batch dedupe.
+
+    Reads the key columns alone, with DuckDB (all cores, spilling past `memory_limit`: the set of keys
+    grows with the file, ~60 B a key). The transform already keeps one row per key, so this is usually
+    false, and the load then publishes the file without a staging round trip where the backend can."""
+    import tempfile
+
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from feedline.warehouse.dialect import identifier
+
+    if len(key) == 1 and _strictly_increasing(parquet, key[0]):
+        return False  # the common export, sorted by its id: one pass over one column proves it
+    columns = ", ".join(f'"{identifier(k, "column name")}"' for k in key)
+    conn = duckdb.connect(config={"memory_limit": "1GB", "temp_directory": tempfile.gettempdir()})
+    try:
+        conn.execute("SET enable_progress_bar = false")
+        row = conn.execute(
+            f"SELECT count(*) FROM (SELECT DISTINCT {columns} FROM read_parquet(?))", [str(parquet)]
+        ).fetchone()
+    finally:
+        conn.close()
+    return row is None or int(row[0]) != pq.ParquetFile(parquet).metadata.num_rows
+
+
+def _strictly_increasing(parquet: Path, column: str) -> bool:
+    """Whether the column never repeats because each value is greater than the one before (no nulls)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    last = None
+    try:
+        for batch in pq.ParquetFile(parquet).iter_batches(batch_size=1 << 20, columns=[column]):
+            values = batch.column(0)
+            if values.null_count:
+                return False
+            if not len(values):
+                continue
+            if last is not None and not pc.greater(values[0], last).as_py():
+                return False
+            if len(values) > 1 and not pc.all(pc.greater(values[1:], values[:-1])).as_py():
+                return False
+            last = values[-1]
+    except pa.ArrowNotImplementedError:  # a type without an order
+        return False
+    return True

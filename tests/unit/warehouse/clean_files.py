@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from feedline.contract import Feed, parse_feed
-from feedline.warehouse.duckdb import DuckDBWarehouse
+from feedline.warehouse.base import Warehouse
 
 # The transform's clean output types, one per logical type.
 ARROW_TYPES: dict[str, pa.DataType] = {
@@ -79,7 +79,7 @@ def write_parquet(
     return path
 
 
-def load(warehouse: DuckDBWarehouse, feed: Feed, file_id: str, parquet: Path, rows_in: int = 0) -> Any:
+def load(warehouse: Warehouse, feed: Feed, file_id: str, parquet: Path, rows_in: int = 0) -> Any:
     return warehouse.load(
         feed,
         file_id,
@@ -92,12 +92,17 @@ def load(warehouse: DuckDBWarehouse, feed: Feed, file_id: str, parquet: Path, ro
     )
 
 
-def select(warehouse: DuckDBWarehouse, sql: str) -> list[tuple[Any, ...]]:
+def select(warehouse: Warehouse, sql: str) -> list[tuple[Any, ...]]:
     with warehouse.transaction() as tx:
         tx.execute(sql)
         return tx.fetchall()
 
 
-def staging_tables(warehouse: DuckDBWarehouse) -> list[str]:
+def staging_tables(warehouse: Warehouse) -> list[str]:
     sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'feedline_staging'"
     return [r[0] for r in select(warehouse, sql)]
+
+
+def target(warehouse: Warehouse, feed: Feed | None = None) -> str:
+    """The feed's target table as schema.table (main.orders on DuckDB, public.orders on PostgreSQL)."""
+    return str(warehouse.target(feed or make_feed()))

@@ -1,4 +1,4 @@
-"""Fixtures for warehouse tests: a DuckDB file in tmp_path with the ledger, and registered files."""
+"""Fixtures for warehouse tests: each backend of the matrix with the ledger created, and registered files."""
 
 from __future__ import annotations
 
@@ -11,18 +11,25 @@ import pytest
 from feedline.contract import Feed
 from feedline.ledger import FileState, Ledger
 from feedline.storage.base import ObjectInfo
+from feedline.warehouse.base import Warehouse
 from feedline.warehouse.duckdb import DuckDBWarehouse
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path) -> DuckDBWarehouse:
+def warehouse(any_warehouse: Warehouse) -> Warehouse:
+    Ledger(any_warehouse).ensure()
+    return any_warehouse
+
+
+@pytest.fixture
+def duckdb_warehouse(tmp_path: Path) -> DuckDBWarehouse:
     wh = DuckDBWarehouse(tmp_path / "warehouse.duckdb", lock_timeout=10)
     Ledger(wh).ensure()
     return wh
 
 
 @pytest.fixture
-def register(warehouse: DuckDBWarehouse) -> Callable[[Feed], str]:
+def register(warehouse: Warehouse) -> Callable[[Feed], str]:
     """Register a fresh file of a feed in the ledger and move it to `loading`; returns its file id."""
     counter = itertools.count(1)
 

@@ -10,10 +10,13 @@ import pytest
 from clean_files import make_feed, select
 
 from feedline.contract import ColumnType, Target
-from feedline.errors import FeedlineError, TerminalError, TransientError
-from feedline.warehouse import TargetNotAvailableError, connect_warehouse
+from feedline.errors import TerminalError, TransientError
+from feedline.warehouse import connect_warehouse
+from feedline.warehouse.base import Warehouse
 from feedline.warehouse.dialect import ColumnDef, Dialect, TableRef
 from feedline.warehouse.duckdb import DuckDBDialect, DuckDBWarehouse
+from feedline.warehouse.postgres import PostgresDialect, PostgresWarehouse
+from feedline.warehouse.redshift import RedshiftWarehouse
 
 BAD_NAMES = ["orders; DROP TABLE x", 'a"b', "1abc", "", "a b", "x" * 64, "ordérs", "t--"]
 
@@ -29,17 +32,16 @@ def test_identifiers_are_validated_before_quoting(name: str) -> None:
         dialect.create_table(TableRef("main", "t"), [ColumnDef(name, ColumnType("int"))])
 
 
-def test_a_feed_whose_target_escaped_validation_never_reaches_sql(warehouse: DuckDBWarehouse) -> None:
+def test_a_feed_whose_target_escaped_validation_never_reaches_sql(warehouse: Warehouse) -> None:
     feed = make_feed()
     evil = feed.model_copy(
         update={"target": Target.model_construct(table="orders; DROP TABLE x", mode="append")}
     )
     with pytest.raises(TerminalError, match="orders; DROP TABLE x"):
         warehouse.ensure_table(evil)
-    assert (
-        select(warehouse, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'")
-        == []
-    )
+    schema = warehouse.dialect.default_schema
+    sql = f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}'"
+    assert select(warehouse, sql) == []
 
 
 def test_staging_names_derive_from_feed_and_a_validated_file_id() -> None:
@@ -76,6 +78,20 @@ def test_generated_load_sql_quotes_every_identifier_and_binds_every_value() -> N
     assert d.delete_all(target) == 'DELETE FROM "main"."orders"'
     assert d.column_type(ColumnType("decimal", 38, 10)) == "DECIMAL(38,10)"
     assert d.column_type(ColumnType("float")) == "DOUBLE"
+    pg = PostgresDialect()
+    assert pg.insert_from_staging(target, staging, ["id"]).endswith(f'SELECT "id", %s, %s FROM {stg}')
+    assert pg.create_staging(staging, [ColumnDef("id", ColumnType("bigint"), False)]) == (
+        f'CREATE UNLOGGED TABLE {stg} ("id" BIGINT NOT NULL, "_feedline_row" BIGINT NOT NULL)'
+    )
+    assert pg.insert_rows(TableRef("a", "files"), ["file_id", "x"], 2, "file_id") == (
+        'INSERT INTO "a"."files" ("file_id", "x") VALUES (%s, %s), (%s, %s) '
+        'ON CONFLICT ("file_id") DO NOTHING RETURNING "file_id"'
+    )
+    dedupe = pg.dedupe(staging, ["id"], ["id", "name"])
+    assert dedupe == [
+        f'DELETE FROM {stg} USING (SELECT "id", max("_feedline_row") AS keep FROM {stg} GROUP BY "id" '
+        f'HAVING count(*) > 1) AS dupes WHERE {stg}."id" = dupes."id" AND {stg}."_feedline_row" < dupes.keep'
+    ]
 
 
 def test_connect_warehouse_picks_the_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,21 +105,27 @@ def test_connect_warehouse_picks_the_backend(tmp_path: Path, monkeypatch: pytest
     absolute = connect_warehouse(f"duckdb:///{tmp_path}/w.duckdb")
     assert isinstance(absolute, DuckDBWarehouse)
     assert absolute.path == tmp_path / "w.duckdb"
-    for url in ("postgresql://user@host/db", "postgres://host/db", "redshift://cluster/db"):
-        with pytest.raises(TargetNotAvailableError, match="arrives with the AWS issue") as info:
-            connect_warehouse(url)
-        assert isinstance(info.value, FeedlineError)
-        assert isinstance(info.value, NotImplementedError)
-    with pytest.raises(TerminalError, match="unknown scheme 'mysql'"):
-        connect_warehouse("mysql://host/db")
+    for url in ("postgresql://user:secret@host:5433/db", "postgres://user:secret@host:5433/db"):
+        pg = connect_warehouse(url, read_only=True, lock_timeout=7)
+        assert type(pg) is PostgresWarehouse
+        assert (pg.dsn, pg.read_only, pg.lock_timeout) == (url, True, 7)
+        assert pg.where == "host:5433/db"
+        assert "secret" not in repr(pg)
+    with pytest.raises(TerminalError, match="unknown scheme 'mysql'") as info:
+        connect_warehouse("mysql://user:secret@host/db")
+    assert "secret" not in str(info.value)
     with pytest.raises(TerminalError, match=":memory:"):
         connect_warehouse(":memory:")
+    assert isinstance(connect_warehouse("redshift://u@h:5439/dev?iam_role=" + ROLE), RedshiftWarehouse)
+
+
+ROLE = "arn:aws:iam::123456789012:role/feedline-copy"
 
 
 def test_read_only_warehouse_refuses_writes_and_missing_files(
-    warehouse: DuckDBWarehouse, tmp_path: Path
+    duckdb_warehouse: DuckDBWarehouse, tmp_path: Path
 ) -> None:
-    reader = DuckDBWarehouse(warehouse.path, read_only=True)
+    reader = DuckDBWarehouse(duckdb_warehouse.path, read_only=True)
     with pytest.raises(TerminalError, match="read-only"):
         reader.ensure_table(make_feed())
     with pytest.raises(TerminalError, match="no DuckDB warehouse there yet"):
@@ -111,9 +133,10 @@ def test_read_only_warehouse_refuses_writes_and_missing_files(
     assert not (tmp_path / "absent.duckdb").exists()
 
 
-def test_driver_errors_are_translated_into_the_two_families(warehouse: DuckDBWarehouse) -> None:
+def test_driver_errors_are_translated_into_the_two_families(duckdb_warehouse: DuckDBWarehouse) -> None:
     import duckdb
 
+    warehouse = duckdb_warehouse
     assert isinstance(warehouse.translate_error(duckdb.ConversionException("bad")), TerminalError)
     assert isinstance(warehouse.translate_error(duckdb.CatalogException("no table")), TerminalError)
     assert isinstance(warehouse.translate_error(duckdb.TransactionException("conflict")), TransientError)
@@ -123,10 +146,11 @@ def test_driver_errors_are_translated_into_the_two_families(warehouse: DuckDBWar
     assert warehouse.translate_error(other) is other
 
 
-def test_importing_the_package_does_not_import_duckdb_or_pyarrow() -> None:
+def test_importing_the_package_does_not_import_a_driver_or_pyarrow() -> None:
     code = (
-        "import sys, feedline.warehouse, feedline.ledger; "
-        "print('duckdb' in sys.modules, 'pyarrow' in sys.modules)"
+        "import sys, feedline.warehouse, feedline.ledger, feedline.warehouse.postgres, "
+        "feedline.warehouse.redshift, feedline.warehouse.pgcopy; "
+        "print(*(m in sys.modules for m in ('duckdb', 'pyarrow', 'psycopg', 'numpy', 'adbc_driver_manager')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["False", "False"]
+    assert out.split() == ["False"] * 5

@@ -27,6 +27,12 @@ Holder = Callable[..., subprocess.Popen[str]]
 
 
 @pytest.fixture
+def warehouse(duckdb_warehouse: DuckDBWarehouse) -> DuckDBWarehouse:
+    """DuckDB only: the rule under test is DuckDB's."""
+    return duckdb_warehouse
+
+
+@pytest.fixture
 def hold_lock() -> Iterator[Holder]:
     """Start a process that opens the DuckDB file, says so, and keeps it open for `seconds`."""
     started: list[subprocess.Popen[str]] = []
