@@ -193,7 +193,7 @@ def main() -> None:
             for run in runs:
                 print(
                     f"{engine:8s} {size:5d} MB  {run.seconds:7.2f} s  {run.mb_per_s:6.1f} MB/s  "
-                    f"cpu {run.cpu_seconds:7.2f} s  peak RSS {run.peak_rss_mb:7.0f} MB  "
+                    f"cpu {run.cpu_seconds:7.2f} s  peak RSS {run.peak_rss_mb:7.0f} MiB  "
                     f"rows {run.rows_in} -> {run.rows_out}",
                     flush=True,
                 )
