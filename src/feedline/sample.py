@@ -215,12 +215,17 @@ def write_orders_csv(
     dups = sum(r.duplicate for r in template) * full + sum(r.duplicate for r in template[:rest])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        gzip_module.open(path, "wb", compresslevel=1) if gzip else path.open("wb") as raw,
-        io.TextIOWrapper(raw, encoding="utf-8", newline="") as out,
-    ):
-        out.write(HEADER)
-        _write_blocks(out, template, rows, start_id)
+    with path.open("wb") as file:
+        # No name and mtime 0 in the gzip header: the same arguments give the same bytes, so a re-run
+        # re-delivers identical content (which the ledger recognises) instead of a new version.
+        raw = (
+            gzip_module.GzipFile(filename="", mode="wb", fileobj=file, mtime=0, compresslevel=1)
+            if gzip
+            else file
+        )
+        with raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as out:
+            out.write(HEADER)
+            _write_blocks(out, template, rows, start_id)
     return SampleStats(rows=rows, bad=bad, duplicates=dups, bytes=path.stat().st_size)
 
 

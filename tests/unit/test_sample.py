@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from pathlib import Path
 
 import polars as pl
@@ -143,3 +144,12 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     clean, _, counts = _transform(tmp_path / "o.csv.gz")
     assert counts == (300, printed["clean"], printed["bad"], printed["duplicates"])
     assert clean["order_id"].min() >= 1000
+
+
+def test_gzip_output_is_deterministic(tmp_path: Path) -> None:
+    """The same arguments give the same bytes, so a re-delivered sample is recognised as known content."""
+    first = write_orders_csv(tmp_path / "a.csv.gz", rows=50, seed=4, gzip=True)
+    time.sleep(1.1)  # a gzip header with an mtime would differ now
+    write_orders_csv(tmp_path / "b.csv.gz", rows=50, seed=4, gzip=True)
+    assert (tmp_path / "a.csv.gz").read_bytes() == (tmp_path / "b.csv.gz").read_bytes()
+    assert first.bytes == (tmp_path / "b.csv.gz").stat().st_size
