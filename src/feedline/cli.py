@@ -78,7 +78,7 @@ def status(
     from feedline.warehouse import connect_warehouse
 
     settings = _settings(feeds)
-    if not settings.warehouse.startswith("postgresql") and not Path(settings.warehouse).exists():
+    if "://" not in settings.warehouse and not Path(settings.warehouse).exists():
         console.print(f"nothing loaded yet: no warehouse at {settings.warehouse}")
         return
     warehouse = connect_warehouse(settings.warehouse, read_only=True)

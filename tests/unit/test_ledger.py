@@ -191,3 +191,11 @@ def test_ref_is_small_and_json_able(ledger: Ledger) -> None:
     assert json.loads(json.dumps(ref)) == ref
     assert ref == {"file_id": entry.file_id, "feed": "orders", "key": "dir/a.csv", "identity": "sha256:v1",
                    "size": 10, "version": 1}  # fmt: skip
+
+
+def test_a_huge_error_message_is_clipped_to_fit_every_backend(ledger: Ledger) -> None:
+    file_id = ledger.register("orders", [obj("a.csv")]).new[0].file_id
+    stored = ledger.mark(file_id, FileState.failed, error="x" * 100_000).error
+    assert stored is not None
+    assert len(stored) <= 16_000
+    assert stored.endswith("(message cut)")

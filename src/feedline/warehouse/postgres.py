@@ -1,4 +1,4 @@
-"""The PostgreSQL warehouse on psycopg 3: staging filled by binary COPY on the load's own transaction."""
+"""The PostgreSQL warehouse on psycopg 3: rows arrive by binary COPY from Arrow, in the load's transaction."""
 
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ class PostgresWarehouse(Warehouse):
 
     `lock_timeout` (seconds) bounds every wait for a lock, so a stuck competitor is a transient error,
     not a hung task; `read_only` opens read-only transactions (status queries); `work_mem` is the
-    session's memory per sort or hash (64MB made an upsert's DELETE … USING ~35% faster than 4MB)."""
+    session's memory per sort or hash (at 2 M rows, 64MB kept an upsert's DELETE … USING hash join in
+    memory: 3.7 s instead of 5.7 s with the 4MB default)."""
 
     dialect: PostgresDialect = PostgresDialect()
     kind: ClassVar[str] = "PostgreSQL"

@@ -14,9 +14,9 @@ from feedline.warehouse.base import Tx
 from feedline.warehouse.dialect import ColumnDef, Dialect, TableRef
 from feedline.warehouse.postgres import PostgresDialect, PostgresWarehouse
 
-IAM_ROLE = re.compile(r"^arn:aws[-a-z]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$")
-S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^'\\\x00-\x1f\x7f]+$")
-REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+IAM_ROLE = re.compile(r"arn:aws[-a-z]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+")
+S3_URI = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^'\\\x00-\x1f\x7f]+")
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
 ROLE_ENV, REGION_ENV = "FEEDLINE_REDSHIFT_IAM_ROLE", "FEEDLINE_REDSHIFT_REGION"
 RANK = "_feedline_rank"
 # Redshift reports these as internal errors (XX000); a retry can succeed.
@@ -32,16 +32,17 @@ def literal(value: str) -> str:
 
 
 def check_iam_role(arn: str) -> str:
-    if not IAM_ROLE.match(arn):
+    """An IAM role ARN, or `default` (the namespace's default role)."""
+    if arn != "default" and not IAM_ROLE.fullmatch(arn):
         raise TerminalError(
-            f"{arn!r} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>); set the role "
-            f"Redshift assumes to read the processed bucket in ?iam_role= or {ROLE_ENV}"
+            f"{arn!r} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>) or 'default'; "
+            f"set the role Redshift assumes to read the processed bucket in ?iam_role= or {ROLE_ENV}"
         )
     return arn
 
 
 def check_s3_uri(uri: str) -> str:
-    if not S3_URI.match(uri):
+    if not S3_URI.fullmatch(uri):
         raise TerminalError(
             f"{uri!r} is not an s3://bucket/key URI without quotes or control characters; Redshift loads "
             "from S3 only: point FEEDLINE_LAKE at an s3:// location"
@@ -69,12 +70,12 @@ class RedshiftDialect(PostgresDialect):
 
     def copy_from_s3(self, staging: TableRef, uri: str, iam_role: str, region: str | None = None) -> str:
         """COPY one clean Parquet object into staging; Parquet columns map to the table's by position."""
+        role = "default" if check_iam_role(iam_role) == "default" else literal(iam_role)
         sql = (
-            f"COPY {self.table(staging)} FROM {literal(check_s3_uri(uri))} "
-            f"IAM_ROLE {literal(check_iam_role(iam_role))} FORMAT AS PARQUET"
+            f"COPY {self.table(staging)} FROM {literal(check_s3_uri(uri))} IAM_ROLE {role} FORMAT AS PARQUET"
         )
         if region is not None:
-            if not REGION.match(region):
+            if not REGION.fullmatch(region):
                 raise TerminalError(f"{region!r} is not an AWS region name (e.g. eu-west-1)")
             sql += f" REGION {literal(region)}"
         return sql
@@ -124,7 +125,7 @@ class RedshiftWarehouse(PostgresWarehouse):
             dsn, read_only=read_only, connect_timeout=connect_timeout, application_name=application_name
         )
         self.iam_role = check_iam_role(iam_role)
-        if region is not None and not REGION.match(region):
+        if region is not None and not REGION.fullmatch(region):
             raise TerminalError(f"{region!r} is not an AWS region name (e.g. eu-west-1)")
         self.region = region
 

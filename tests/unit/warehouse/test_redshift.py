@@ -160,6 +160,8 @@ def test_a_load_without_a_key_skips_the_dedupe_and_ledger_sql_parses(tmp_path: P
         (URI, "arn:aws:iam::123:role/short-account", None, "not an IAM role ARN"),
         (URI, ROLE + "'; DROP TABLE x; --", None, "not an IAM role ARN"),
         (URI, "arn:aws:s3:::bucket", None, "not an IAM role ARN"),
+        (URI, ROLE + "\n", None, "not an IAM role ARN"),
+        (URI + "\n", ROLE, None, "not an s3://bucket/key URI"),
         (URI, ROLE, "eu-west-1'", "not an AWS region"),
     ],
 )
@@ -175,6 +177,9 @@ def test_literals_double_quotes_and_refuse_backslashes() -> None:
     assert check_s3_uri("s3://lake.bucket-1/a/b%2Fc d.parquet") == "s3://lake.bucket-1/a/b%2Fc d.parquet"
     gov = "arn:aws-us-gov:iam::123456789012:role/path/to/Role+=,.@-_"
     assert RedshiftWarehouse("redshift://h/db", iam_role=gov).iam_role == gov
+    default = RedshiftDialect().copy_from_s3(TableRef("s", "t"), URI, "default")
+    assert default == f"""COPY "s"."t" FROM '{URI}' IAM_ROLE default FORMAT AS PARQUET"""
+    parse(default)
 
 
 def test_connect_warehouse_reads_the_role_from_the_url_or_the_environment(
