@@ -83,21 +83,22 @@ def _encode(column: Any, type_: ColumnType) -> Any:
     import pyarrow.compute as pc
 
     kind = type_.name
-    if kind == "string":
-        text = column.cast(pa.large_binary())
-        lengths = pc.binary_length(text).fill_null(0).to_numpy().astype(">i4")
-        prefix = pa.FixedSizeBinaryArray.from_buffers(pa.binary(4), len(text), [None, pa.py_buffer(lengths)])
-        return pc.binary_join_element_wise(_binary(prefix), text, pa.scalar(b"", pa.large_binary()))
-    if kind == "decimal":
-        return _numeric(column.cast(pa.decimal128(type_.precision or 18, type_.scale or 0)), type_)
-    if kind == "bool":
-        values = column.fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint8)
-        return _fixed(values, column)
-    arrow = {"int": pa.int32(), "bigint": pa.int64(), "float": pa.float64(), "date": pa.date32(),
-             "timestamp": pa.timestamp("us")}  # fmt: skip
+    arrow = {"string": pa.large_binary(), "int": pa.int32(), "bigint": pa.int64(), "float": pa.float64(),
+             "bool": pa.bool_(), "date": pa.date32(), "timestamp": pa.timestamp("us"),
+             "decimal": pa.decimal128(type_.precision or 18, type_.scale or 0)}  # fmt: skip
     if kind not in arrow:
         raise TerminalError(f"no PostgreSQL binary encoding for column type {type_}")
     typed = column.cast(arrow[kind])
+    if kind == "string":
+        lengths = pc.binary_length(typed).fill_null(0).to_numpy().astype(">i4")
+        prefix = pa.FixedSizeBinaryArray.from_buffers(pa.binary(4), len(typed), [None, pa.py_buffer(lengths)])
+        return pc.binary_join_element_wise(_binary(prefix), typed, pa.scalar(b"", pa.large_binary()))
+    if typed.null_count == len(typed):  # nothing to encode (a column of nulls may have no data buffer)
+        return pa.nulls(len(typed), pa.large_binary())
+    if kind == "decimal":
+        return _numeric(typed, type_)
+    if kind == "bool":
+        return _fixed(typed.fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint8), typed)
     width = 8 if kind in ("bigint", "float", "timestamp") else 4
     raw = np.frombuffer(typed.buffers()[1], dtype=f"<{'f' if kind == 'float' else 'i'}{width}",
                         count=typed.offset + len(typed))[typed.offset :]  # fmt: skip

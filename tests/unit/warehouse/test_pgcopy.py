@@ -48,7 +48,11 @@ COLUMNS: list[tuple[str, str, pa.DataType, list[Any]]] = [
                                                      "-1"]),
     ("m203", "decimal(20,3)", pa.decimal128(20, 3), ["99999999999999999.999", "-12345678901234567.891",
                                                      "0.001", None, "-0.5"]),
-    ("nothing", "string", pa.null(), [None] * 5),
+    ("nothing", "string", pa.null(), [None] * 5),  # columns the transform found empty: Arrow's null type
+    ("no_flag", "bool", pa.null(), [None] * 5),
+    ("no_amount", "decimal(12,2)", pa.null(), [None] * 5),
+    ("no_time", "timestamp", pa.null(), [None] * 5),
+    ("no_count", "int", pa.null(), [None] * 5),
 ]  # fmt: skip
 SQL_TYPES = {"int": "integer", "bigint": "bigint", "float": "double precision", "bool": "boolean",
              "date": "date", "timestamp": "timestamp", "string": "text"}  # fmt: skip
