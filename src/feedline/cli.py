@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -9,10 +10,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from feedline.contract import load_feeds
+from feedline.contract import Feed, load_feeds
 from feedline.settings import Settings
 
 if TYPE_CHECKING:
+    from feedline.ledger import FileState
+    from feedline.pipeline import RunSummary
     from feedline.warehouse import Warehouse
 
 app = typer.Typer(
@@ -71,34 +74,101 @@ def status_table(warehouse: Warehouse) -> Table:
 
 @app.command()
 def status(
-    feeds: FeedsOption = None, files: Annotated[bool, typer.Option(help="List every file.")] = False
+    feeds: FeedsOption = None,
+    files: Annotated[bool, typer.Option(help="List every file with why it is where it is.")] = False,
+    feed: Annotated[str | None, typer.Option("--feed", help="Only this feed's files.")] = None,
+    state: Annotated[list[str] | None, typer.Option("--state", help="Only files in this state.")] = None,
 ) -> None:
     """Show each feed's files by state, rows loaded and rejected, and the last error."""
-    from feedline.ledger import Ledger
+    from feedline.ledger import FileState, Ledger
     from feedline.warehouse import connect_warehouse
 
     settings = _settings(feeds)
     if "://" not in settings.warehouse and not Path(settings.warehouse).exists():
         console.print(f"nothing loaded yet: no warehouse at {settings.warehouse}")
         return
+    states = [_state(s) for s in state] if state else None
     warehouse = connect_warehouse(settings.warehouse, read_only=True)
     console.print(status_table(warehouse))
-    if files:
+    if files or feed or states:
         table = Table(title="Files")
-        for column in ("feed", "key", "version", "state", "rows in", "loaded", "rejected", "error"):
+        for column in ("feed", "key", "version", "state", "why"):
             table.add_column(column, overflow="fold")
-        for entry in Ledger(warehouse).entries():
-            table.add_row(
-                entry.feed,
-                entry.key,
-                str(entry.version),
-                entry.state.value,
-                str(entry.rows_in or ""),
-                str(entry.rows_loaded or ""),
-                str(entry.rows_rejected or ""),
-                entry.error or "",
-            )
+        for entry in Ledger(warehouse).entries(feed, states or list(FileState)):
+            table.add_row(entry.feed, entry.key, str(entry.version), entry.state.value, entry.why())
         console.print(table)
+
+
+def _state(text: str) -> FileState:
+    from feedline.ledger import FileState
+
+    try:
+        return FileState(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a file state; use one of {', '.join(FileState)}") from None
+
+
+def _feed(settings: Settings, name: str) -> Feed:
+    """The valid feed `name`, or exit 2 naming the problem (an invalid feed file, or no such feed)."""
+    feed_set = load_feeds(settings.feeds_dir)
+    match = next((f for f in feed_set.feeds if f.name == name), None)
+    if match is None:
+        problem = next((str(e) for path, e in feed_set.errors.items() if Path(path).stem == name), None)
+        console.print(f"[red]{problem or f'no valid feed named {name!r} in {settings.feeds_dir}'}[/]")
+        raise typer.Exit(2)
+    return match
+
+
+def _print_run(summary: RunSummary) -> None:
+    for key, state in summary.files.items():
+        colour = "green" if state == "loaded" else "red"
+        console.print(f"[{colour}]{state:<11}[/] {key} {summary.errors.get(key, '')}")
+    console.print(
+        f"{len(summary.files)} file(s); {summary.rows_loaded} rows loaded, "
+        f"{summary.rows_rejected} rows rejected"
+    )
+
+
+@app.command()
+def replay(
+    feed: Annotated[str, typer.Option("--feed", help="Feed name.")],
+    state: Annotated[
+        list[str] | None, typer.Option("--state", help="quarantined and/or failed (default: both).")
+    ] = None,
+    since: Annotated[
+        datetime | None, typer.Option("--since", help="Only files that reached their state since (UTC).")
+    ] = None,
+    file: Annotated[list[str] | None, typer.Option("--file", help="Only this key (repeatable).")] = None,
+    now: Annotated[
+        bool, typer.Option("--run/--no-run", help="Process the re-opened files now, in this process.")
+    ] = True,
+    feeds: FeedsOption = None,
+) -> None:
+    """Re-open quarantined or failed files of FEED after a fix, and process them again exactly once."""
+    from feedline.pipeline import FeedPipeline
+    from feedline.replay import REPLAYABLE
+    from feedline.replay import replay as reopen
+
+    settings = _settings(feeds)
+    pipeline = FeedPipeline(_feed(settings, feed), settings)
+    states = [_state(s) for s in state] if state else list(REPLAYABLE)
+    try:
+        result = reopen(pipeline, states=states, since=since, keys=file)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    for entry in result.reopened:
+        console.print(f"[green]re-opened[/]   {entry.key} (version {entry.version})")
+    for label, reason in result.skipped.items():
+        console.print(f"[yellow]skipped[/]     {label}: {reason}")
+    if not result.reopened:
+        console.print("nothing to replay")
+        raise typer.Exit(1 if result.skipped else 0)
+    if not now:
+        console.print("the feed's next run processes them (its DAG, or `feedline run --feed " + feed + "`)")
+        return
+    summary = pipeline.run_once()
+    _print_run(summary)
+    raise typer.Exit(1 if summary.errors else 0)
 
 
 @app.command()
@@ -107,20 +177,8 @@ def run(feed: Annotated[str, typer.Option("--feed", help="Feed name.")], feeds: 
     from feedline.pipeline import FeedPipeline
 
     settings = _settings(feeds)
-    feed_set = load_feeds(settings.feeds_dir)
-    match = next((f for f in feed_set.feeds if f.name == feed), None)
-    if match is None:
-        problem = next((str(e) for path, e in feed_set.errors.items() if Path(path).stem == feed), None)
-        console.print(f"[red]{problem or f'no valid feed named {feed!r} in {settings.feeds_dir}'}[/]")
-        raise typer.Exit(2)
-    summary = FeedPipeline(match, settings).run_once()
-    for key, state in summary.files.items():
-        colour = "green" if state == "loaded" else "red"
-        console.print(f"[{colour}]{state:<11}[/] {key} {summary.errors.get(key, '')}")
-    console.print(
-        f"{len(summary.files)} file(s); {summary.rows_loaded} rows loaded, "
-        f"{summary.rows_rejected} rows rejected"
-    )
+    summary = FeedPipeline(_feed(settings, feed), settings).run_once()
+    _print_run(summary)
     raise typer.Exit(1 if summary.errors else 0)
 
 

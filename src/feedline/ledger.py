@@ -75,6 +75,25 @@ class LedgerEntry:
     def terminal(self) -> bool:
         return self.state in TERMINAL
 
+    def why(self) -> str:
+        """Why the file is where it is, in one sentence a person can act on."""
+        since = self.updated_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        counts = (
+            f"{self.rows_loaded or 0} of {self.rows_in or 0} rows loaded, "
+            f"{self.rows_rejected or 0} rejected, {self.duplicates or 0} duplicates dropped"
+        )
+        if self.state is FileState.loaded:
+            return f"loaded at {since}: {counts}"
+        if self.state is FileState.quarantined:
+            return f"quarantined at {since}: {self.error or 'no reason recorded'}"
+        if self.state is FileState.failed:
+            return f"failed at {since} after {self.attempts} attempt(s): {self.error or 'no error recorded'}"
+        if self.state is FileState.detected:
+            return f"waiting since {since} for the feed's next run"
+        return (
+            f"{self.state} since {since} (attempt {self.attempts}); a run is on it or the next run resumes it"
+        )
+
 
 @dataclass
 class Registration:

@@ -320,24 +320,30 @@ class FeedPipeline:
 
     def run_once(self) -> RunSummary:
         """Process everything waiting, in this process: the scheduler-free path of `feedline run`."""
-        from feedline.errors import TransientError
+        from feedline.errors import TransientError, classify, failure_message
 
         summary = RunSummary(feed=self.feed.name)
         discovery = self.discover()
         for ref in discovery.refs:
+            step = "transform"
             try:
                 result = self.transform(ref)
+                step = "load"
                 loaded = self.load(ref, result)
                 summary.rows_loaded += int(loaded["rows_loaded"])
                 summary.rows_rejected += int(result.get("rows_rejected", 0))
                 summary.files[ref["key"]] = "loaded"
-            except TerminalError as exc:
-                self.quarantine(ref, str(exc))
-                summary.files[ref["key"]] = "quarantined"
-                summary.errors[ref["key"]] = str(exc)
-            except TransientError as exc:
-                self.fail(ref, str(exc))
-                summary.files[ref["key"]] = "failed"
-                summary.errors[ref["key"]] = str(exc)
+            except Exception as exc:
+                family = classify(exc)
+                if family is None and not isinstance(exc, OSError | TransientError):
+                    raise  # a bug, not the file's fault: let it surface with its traceback
+                message = failure_message(self.feed.name, ref["key"], step, exc)
+                if isinstance(family, TerminalError):
+                    self.quarantine(ref, message)
+                    summary.files[ref["key"]] = "quarantined"
+                else:
+                    self.fail(ref, message)
+                    summary.files[ref["key"]] = "failed"
+                summary.errors[ref["key"]] = message
         self.archive()
         return summary

@@ -143,25 +143,27 @@ def _final_attempt() -> bool:
 
 
 def _guard(feed: Feed, settings: Settings, ref: dict[str, Any], step: str, fn: Any) -> Any:
-    """Run one per-file step: terminal errors quarantine and fail fast; others retry, then mark `failed`."""
+    """Run one per-file step: terminal errors quarantine and fail fast; others retry, then mark `failed`.
+
+    The message recorded in the ledger and raised names the feed, the file, what went wrong and what
+    to do (`feedline.errors.failure_message`); the original exception stays chained.
+    """
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException
 
     from feedline.airflow.connections import task_pipeline
-    from feedline.errors import TerminalError
+    from feedline.errors import TerminalError, classify, failure_message
 
     get_current_context()["file_key"] = ref["key"]  # type: ignore[typeddict-unknown-key]  # map index label
     try:
         return fn()
-    except TerminalError as exc:
-        reason = f"{step} of {feed.name}/{ref['key']} failed: {exc}"
-        task_pipeline(feed, settings).quarantine(ref, reason)
-        raise AirflowFailException(
-            f"{reason} — the file is quarantined; fix the data or the contract, then replay"
-        ) from exc
     except Exception as exc:
+        message = failure_message(feed.name, ref["key"], step, exc)
+        if isinstance(classify(exc), TerminalError):
+            task_pipeline(feed, settings).quarantine(ref, message)
+            raise AirflowFailException(message) from exc
         if _final_attempt():
-            task_pipeline(feed, settings).fail(ref, f"{step}: {type(exc).__name__}: {exc}")
+            task_pipeline(feed, settings).fail(ref, message)
         raise
 
 
