@@ -29,7 +29,7 @@ class UnsafeKeyError(TerminalError):
 
 #: What a person does about each family; `{feed}` and `{key}` are filled in by `failure_message`.
 _ACTIONS: dict[type[FeedlineError], str] = {
-    TerminalError: "fix the file or the feed contract, then `feedline replay --feed {feed} --file {key}`",
+    TerminalError: "once the file or the contract is fixed: `feedline replay --feed {feed} --file {key}`",
     TransientError: (
         "it is retried with backoff; if retries run out, `feedline replay --feed {feed} --state failed` "
         "once the cause is gone"

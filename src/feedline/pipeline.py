@@ -277,22 +277,40 @@ class FeedPipeline:
                 moved["quarantined"] += 1
         return moved
 
-    def cleanup(self, refs: list[dict[str, Any]]) -> dict[str, str]:
-        """After a failure: drop staging tables and partial outputs of this run's failed files.
+    def cleanup(self, refs: list[dict[str, Any]], crashed: dict[str, str] | None = None) -> dict[str, str]:
+        """After a failure: settle this run's failed files and remove what they left behind.
 
-        Files still in flight are left alone; returns {key: error} of the files that did not load.
+        `crashed` maps file ids to the step whose task died without recording anything (killed, out of
+        memory, lost heartbeat) on its last attempt: those entries are still in flight in the ledger and
+        are marked `failed` here. For every quarantined or failed file the staging table is dropped and
+        partial outputs deleted; each file is handled on its own, so one problem never stops the rest.
+        Files still in flight are left alone. Returns {key: state and error} of the files that did not load.
         """
         from feedline.ledger import FileState
 
+        crashed = crashed or {}
         problems: dict[str, str] = {}
         for ref in refs:
-            entry = self.ledger.get(ref["file_id"])
-            if entry is None or entry.state not in (FileState.quarantined, FileState.failed):
-                continue
-            self.warehouse.drop_staging(self.feed, ref["file_id"])
-            if entry.state is FileState.failed:
-                self._delete_outputs(ref["file_id"])
-            problems[ref["key"]] = f"{entry.state.value}: {entry.error or 'no error recorded'}"
+            try:
+                entry = self.ledger.get(ref["file_id"])
+                if entry is not None and not entry.terminal and ref["file_id"] in crashed:
+                    step = crashed[ref["file_id"]]
+                    self.fail(
+                        ref,
+                        f"{step} of {self.feed.name}/{ref['key']} failed: the task process died (killed, out "
+                        f"of memory or lost heartbeat) on its last attempt — `feedline replay --feed "
+                        f"{self.feed.name} --state failed` once the cause is gone",
+                    )
+                    entry = self.ledger.get(ref["file_id"])
+                if entry is None or entry.state not in (FileState.quarantined, FileState.failed):
+                    continue
+                self.warehouse.drop_staging(self.feed, ref["file_id"])
+                if entry.state is FileState.failed:
+                    self._delete_outputs(ref["file_id"])
+                problems[ref["key"]] = f"{entry.state.value}: {entry.error or 'no error recorded'}"
+            except Exception as exc:  # keep going: the other files' cleanup must still happen
+                log.exception("cleanup of %s/%s failed", self.feed.name, ref["key"])
+                problems[ref["key"]] = f"cleanup failed ({type(exc).__name__}: {exc}); state unknown"
         return problems
 
     def _delete_outputs(self, file_id: str) -> None:

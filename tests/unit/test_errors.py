@@ -40,7 +40,7 @@ def test_unknown_errors_are_not_classified() -> None:
 
 def test_failure_messages_name_feed_file_cause_and_action() -> None:
     bad = failure_message("orders", "a.csv", "transform", BadFileError("a.csv is not valid UTF-8"))
-    assert bad.startswith("transform of orders/a.csv failed: a.csv is not valid UTF-8 — fix the file")
+    assert bad.startswith("transform of orders/a.csv failed: a.csv is not valid UTF-8 — once the file")
     assert "feedline replay --feed orders --file a.csv" in bad
 
     lost = failure_message("orders", "b.csv", "load", ConnectionResetError(104, "reset by peer"))

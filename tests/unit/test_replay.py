@@ -138,3 +138,30 @@ def test_replay_never_overwrites_a_newer_version(home: Path) -> None:
     result = replay(pipeline)
     assert result.reopened == []
     assert "newer version (2)" in result.skipped["a.csv (version 1)"]
+
+
+def test_cleanup_settles_a_crashed_file_and_removes_its_outputs(home: Path) -> None:
+    pipeline = _pipeline(home)
+    first = write_orders_csv(_landing(home) / "a.csv", rows=60, seed=4, start_id=1)
+    second = write_orders_csv(_landing(home) / "b.csv", rows=60, seed=5, start_id=500)
+    age(_landing(home) / "a.csv")
+    age(_landing(home) / "b.csv")
+    refs = pipeline.discover().refs
+    a, b = sorted(refs, key=lambda r: r["key"])
+    pipeline.transform(a)  # its load task then dies before recording anything
+    pipeline.ledger.mark(a["file_id"], FileState.loading)
+    pipeline.transform(b)  # still in flight in another task: cleanup must leave it alone
+    clean = home / "data" / "processed" / "orders" / f"{a['file_id']}.parquet"
+    assert clean.exists()
+
+    problems = pipeline.cleanup(refs, crashed={a["file_id"]: "load"})
+    assert list(problems) == ["a.csv"]
+    assert problems["a.csv"].startswith("failed: load of orders/a.csv failed: the task process died")
+    assert pipeline.ledger.get(a["file_id"]).state is FileState.failed  # type: ignore[union-attr]
+    assert pipeline.ledger.get(b["file_id"]).state is FileState.transformed  # type: ignore[union-attr]
+    assert not clean.exists()
+    assert (home / "data" / "processed" / "orders" / f"{b['file_id']}.parquet").exists()
+
+    assert [e.key for e in replay(pipeline, keys=["a.csv"]).reopened] == ["a.csv"]
+    assert pipeline.run_once().files == {"a.csv": "loaded", "b.csv": "loaded"}
+    assert _rows(home, "select count(*) from orders") == [(first.clean + second.clean,)]
