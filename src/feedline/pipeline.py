@@ -154,6 +154,7 @@ class FeedPipeline:
             return {"file_id": file_id, "already_loaded": True}
         self.ledger.mark(file_id, FileState.transforming)
         log_state(self.feed.name, ref, "transforming")
+        before = self._stat_source(ref["key"])
         if self._transformer is not None:
             result = self._transformer(
                 self.feed,
@@ -173,6 +174,7 @@ class FeedPipeline:
                     file_id,
                     workdir=work,
                 )
+        self._check_unchanged(ref, entry.detected_at.timestamp() if entry else None, before)
         self.ledger.mark(
             file_id,
             FileState.transformed,
@@ -193,6 +195,54 @@ class FeedPipeline:
             seconds=round(result["seconds"], 3),
         )
         return result
+
+    def _stat_source(self, key: str) -> tuple[int, int, int] | None:
+        """(size, mtime_ns, inode) of a local source file, or None (remote, or gone)."""
+        path = self.source.local_path(key)
+        try:
+            st = path.stat() if path is not None else None
+        except OSError:
+            return None
+        return None if st is None else (st.st_size, st.st_mtime_ns, st.st_ino)
+
+    def _check_unchanged(
+        self,
+        ref: dict[str, Any],
+        detected_at: float | None,
+        before: tuple[int, int, int] | None,
+    ) -> None:
+        """Raise `BadFileError` if what the transform read may not be the version the ledger registered.
+
+        A local file is stat'ed before and after the transform; only when the two differ, its size is
+        not the registered one, or it was modified after its registration is its SHA-256 computed again
+        and compared. Hashing every file again would cost a second full read (~10% of a transform) for
+        a rare event; hashing while reading is impossible when polars reads the file in place. A remote
+        object's identity (its ETag) is one HEAD request, so it is always compared.
+        """
+        key = ref["key"]
+        after = self._stat_source(key)
+        if (
+            after is not None
+            and after == before
+            and after[0] == ref["size"]
+            and (detected_at is None or after[1] <= detected_at * 1e9)
+        ):
+            return
+        now = self.source.info(key)
+        if now is not None and now.identity == ref["identity"] and now.size == ref["size"]:
+            return
+        from feedline.errors import BadFileError
+        from feedline.transform.objects import clean_key, rejected_key
+
+        self.area("processed").delete(clean_key(ref["file_id"]))
+        self.area("quarantine").delete(rejected_key(ref["file_id"]))
+        found = f"now {now.identity}, {now.size} bytes" if now is not None else "now gone"
+        raise BadFileError(
+            f"{self.source.url(key)}: changed while being read (registered as {ref['identity']}, "
+            f"{ref['size']} bytes; {found}): version {ref.get('version')} is set aside unloaded and the "
+            "new content is processed as the next version. If the writer was still busy, have it write "
+            "under a temporary name (e.g. .part) and rename when done, or raise source.settle_seconds"
+        )
 
     def load(self, ref: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
         """Load one transformed file; the load and its ledger `loaded` mark commit together."""
@@ -233,13 +283,20 @@ class FeedPipeline:
         }
 
     def quarantine(self, ref: dict[str, Any], reason: str) -> None:
-        """Set a bad file aside with its reason: raw file to the quarantine area, ledger `quarantined`."""
+        """Set a bad file aside with its reason: raw file to the quarantine area, ledger `quarantined`.
+
+        The raw file moves only while it still holds the quarantined version: new content that landed
+        under the same key (e.g. a file that changed while being read) stays for the next run.
+        """
         from feedline.ledger import FileState
 
         file_id, key = ref["file_id"], ref["key"]
         quarantine = self.area("quarantine")
-        if self.source.exists(key):
+        current = self.source.info(key)
+        if current is not None and (current.identity, current.size) == (ref["identity"], ref["size"]):
             self.source.move(key, quarantine, f"files/{key}")
+        elif current is not None:
+            log.warning("%s holds newer content than the quarantined version; left for the next run", key)
         quarantine.write_bytes(f"files/{key}.reason.txt", f"{reason}\n".encode())
         self._delete_outputs(file_id)
         self.ledger.mark(file_id, FileState.quarantined, error=reason)
@@ -314,9 +371,12 @@ class FeedPipeline:
         return problems
 
     def _delete_outputs(self, file_id: str) -> None:
-        from feedline.transform.objects import clean_key
+        """Remove a file's transform outputs (clean Parquet, rejected rows): it did not load, and a
+        replay writes them again."""
+        from feedline.transform.objects import clean_key, rejected_key
 
         self.area("processed").delete(clean_key(file_id))
+        self.area("quarantine").delete(rejected_key(file_id))
 
     def summarize(self, refs: list[dict[str, Any]]) -> dict[str, Any]:
         """The fate of each file of a run, read back from the ledger."""

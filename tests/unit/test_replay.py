@@ -152,14 +152,15 @@ def test_cleanup_settles_a_crashed_file_and_removes_its_outputs(home: Path) -> N
     pipeline.ledger.mark(a["file_id"], FileState.loading)
     pipeline.transform(b)  # still in flight in another task: cleanup must leave it alone
     clean = home / "data" / "processed" / "orders" / f"{a['file_id']}.parquet"
-    assert clean.exists()
+    rejected = home / "data" / "quarantine" / "orders" / "rows" / f"{a['file_id']}.parquet"
+    assert clean.exists() and rejected.exists() and first.bad > 0
 
     problems = pipeline.cleanup(refs, crashed={a["file_id"]: "load"})
     assert list(problems) == ["a.csv"]
     assert problems["a.csv"].startswith("failed: load of orders/a.csv failed: the task process died")
     assert pipeline.ledger.get(a["file_id"]).state is FileState.failed  # type: ignore[union-attr]
     assert pipeline.ledger.get(b["file_id"]).state is FileState.transformed  # type: ignore[union-attr]
-    assert not clean.exists()
+    assert not clean.exists() and not rejected.exists()
     assert (home / "data" / "processed" / "orders" / f"{b['file_id']}.parquet").exists()
 
     assert [e.key for e in replay(pipeline, keys=["a.csv"]).reopened] == ["a.csv"]
