@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from feedline.errors import ContractError
+from feedline.quality.spec import Check, RowRule, SchemaPolicy, check_pattern
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 FEED_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -128,6 +129,19 @@ class Column(Strict):
     false_values: tuple[str, ...] = Field(
         ("false", "f", "no", "n", "0"), description="bool: values read as false."
     )
+    accepted_values: tuple[str | int | float | bool, ...] | None = Field(
+        None, description="Rule: the only values allowed (after cleaning and typing); others are rejected."
+    )
+    min: float | str | None = Field(
+        None, description="Rule: the lowest value allowed (a number, or an ISO date/timestamp for times)."
+    )
+    max: float | str | None = Field(
+        None, description="Rule: the highest value allowed (a number, or an ISO date/timestamp for times)."
+    )
+    pattern: str | None = Field(
+        None, description="Rule (string): a regular expression the whole value must match."
+    )
+    max_length: int | None = Field(None, ge=1, description="Rule (string): the most characters allowed.")
 
     @field_validator("name")
     @classmethod
@@ -150,9 +164,41 @@ class Column(Strict):
             raise ValueError(f"'formats' applies to date and timestamp columns, not {self.type}; remove it")
         return self
 
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        return check_pattern(value)
+
+    @model_validator(mode="after")
+    def _rules_fit_the_type(self) -> Column:
+        kind = self.type.name
+        for rule in ("pattern", "max_length"):
+            if getattr(self, rule) is not None and kind != "string":
+                raise ValueError(f"'{rule}' applies to string columns, not {self.type}; remove it")
+        for rule in ("min", "max"):
+            bound = getattr(self, rule)
+            if bound is None:
+                continue
+            if kind in ("string", "bool"):
+                raise ValueError(f"'{rule}' applies to numbers, dates and timestamps, not {self.type}")
+            if kind in ("date", "timestamp"):
+                _iso_bound(bound, rule)
+            elif isinstance(bound, str):
+                raise ValueError(f"'{rule}' of a {self.type} column must be a number, not {bound!r}")
+        return self
+
     @property
     def header(self) -> str:
         return self.source if self.source is not None else self.name
+
+
+def _iso_bound(value: float | str, rule: str) -> None:
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"'{rule}' of a date/timestamp column must be ISO 8601, e.g. 2024-01-31") from None
 
 
 class Compression(StrEnum):
@@ -283,6 +329,94 @@ class Schedule(Strict):
     poll_seconds: float = Field(1.0, gt=0, le=3600, description="How often the watcher or sensor looks.")
 
 
+EMAIL = re.compile(r"^[^@\s,;<>\"'()\[\]]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+CONN_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
+
+
+def check_email(value: str) -> str:
+    """Accept a plain address (user@example.com); display names and lists belong elsewhere."""
+    address = value.strip()
+    if not EMAIL.match(address):
+        raise ValueError(f"{value!r} is not an email address; write it as e.g. ops@example.com")
+    return address
+
+
+def check_conn_id(value: str) -> str:
+    """A connection id, never the secret itself: a URL or token here would put a credential in the feed."""
+    if "://" in value or "/" in value:
+        raise ValueError(
+            "looks like a URL or token, which must not be in a feed file; put it in an Airflow connection "
+            "(`airflow connections add …`) and name that connection here"
+        )
+    if not CONN_ID.match(value):
+        raise ValueError(f"{value!r} is not an Airflow connection id; use letters, digits, '_', '-' and '.'")
+    return value
+
+
+class Notify(Strict):
+    """Who hears about a feed: email over SMTP and/or a Slack incoming webhook.
+
+    Only connection ids appear here; hosts, passwords and webhook URLs live in Airflow connections so a
+    feed file can be shared and committed. With no route (no `email`, no `slack_webhook_conn_id`)
+    nothing is sent and nothing fails.
+    """
+
+    on_failure: bool = Field(True, description="Notify when a task of the feed fails after its last retry.")
+    on_success: bool = Field(False, description="Notify when a run that handled at least one file succeeds.")
+    on_quarantine: bool = Field(
+        True, description="Notify when a file is quarantined (bad data or a contract it does not meet)."
+    )
+    email: tuple[str, ...] = Field(
+        (), description="Email recipients (one address or a list); empty: no email is sent."
+    )
+    smtp_conn_id: str = Field(
+        "smtp_default", description="Airflow SMTP connection the email goes through (host, port, login)."
+    )
+    from_email: str | None = Field(
+        None, description="Sender address; if unset, the SMTP connection's `from_email` extra."
+    )
+    slack_webhook_conn_id: str | None = Field(
+        None,
+        description="Airflow Slack incoming-webhook connection (the webhook URL is its password); "
+        "unset: no Slack message.",
+    )
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _email_list(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("email")
+    @classmethod
+    def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(check_email(v) for v in value))
+
+    @field_validator("from_email")
+    @classmethod
+    def _from_email(cls, value: str | None) -> str | None:
+        return None if value is None else check_email(value)
+
+    @field_validator("smtp_conn_id", "slack_webhook_conn_id")
+    @classmethod
+    def _conn_id(cls, value: str | None) -> str | None:
+        return None if value is None else check_conn_id(value)
+
+    @model_validator(mode="after")
+    def _sender_needs_recipients(self) -> Notify:
+        if self.from_email and not self.email:
+            raise ValueError("from_email is set but email lists no recipient; add one or remove from_email")
+        return self
+
+    @property
+    def has_routes(self) -> bool:
+        return bool(self.email) or self.slack_webhook_conn_id is not None
+
+    def sends(self, event: str) -> bool:
+        """Whether `event` (failure, success, quarantine) is to be sent to at least one route."""
+        wanted = {"failure": self.on_failure, "success": self.on_success, "quarantine": self.on_quarantine}
+        return self.has_routes and wanted[event]
+
+
 class Feed(Strict):
     """One stream of files with one contract."""
 
@@ -298,6 +432,20 @@ class Feed(Strict):
     retries: Retries = Field(default_factory=Retries)
     schedule: Schedule = Field(default_factory=Schedule)
     max_files_per_run: int = Field(500, ge=1, description="Files one run takes from the ledger at most.")
+    notify: Notify = Field(
+        default_factory=Notify, description="Email and Slack notifications; none unless routes are set."
+    )
+    rules: tuple[RowRule, ...] = Field(
+        (), description="Row rules over several columns; a row breaking one is rejected with its name."
+    )
+    checks: tuple[Check, ...] = Field(
+        (), description="Batch checks run on the staged batch before it is published."
+    )
+    schema_policy: SchemaPolicy = Field(
+        SchemaPolicy.discard,
+        description="A column the file has and the contract does not: evolve (add it to the table), "
+        "freeze (quarantine the file) or discard (drop and count it).",
+    )
 
     @field_validator("name")
     @classmethod
@@ -319,6 +467,17 @@ class Feed(Strict):
                 raise ValueError(f"primary_key: column {key!r} must be declared 'nullable: false'")
         if self.target.mode is LoadMode.upsert and not self.primary_key:
             raise ValueError("target.mode 'upsert' needs a primary_key; declare one or use 'append'")
+        for where, wanted in [
+            *((f"rules.{r.name}", r.columns) for r in self.rules),
+            *((f"checks.{c.label}", c.named_columns) for c in self.checks),
+        ]:
+            for name in wanted:
+                if name not in names:
+                    raise ValueError(f"{where}: {name!r} is not a column{_suggest(name, names)}")
+        labels = [c.label for c in self.checks] + [r.name for r in self.rules]
+        twice = sorted({n for n in labels if labels.count(n) > 1})
+        if twice:
+            raise ValueError(f"checks/rules: the name(s) {', '.join(twice)} are used twice; name them apart")
         return self
 
     def column(self, name: str) -> Column:

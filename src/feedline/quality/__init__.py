@@ -1,0 +1,1 @@
+"""Data quality: row rules (transform), batch checks (warehouse) and schema policy."""
