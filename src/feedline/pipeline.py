@@ -217,7 +217,8 @@ class FeedPipeline:
         not the registered one, or it was modified after its registration is its SHA-256 computed again
         and compared. Hashing every file again would cost a second full read (~10% of a transform) for
         a rare event; hashing while reading is impossible when polars reads the file in place. A remote
-        object's identity (its ETag) is one HEAD request, so it is always compared.
+        object's identity (its ETag) is one HEAD request, so it is always compared. An object gone
+        since (archived by a concurrent run that loaded it, or deleted) leaves the decision to the ledger.
         """
         key = ref["key"]
         after = self._stat_source(key)
@@ -229,19 +230,20 @@ class FeedPipeline:
         ):
             return
         now = self.source.info(key)
-        if now is not None and now.identity == ref["identity"] and now.size == ref["size"]:
+        if now is None:
+            log.info("%s is gone since it was read (moved by another run, or deleted)", key)
+            return
+        if now.identity == ref["identity"] and now.size == ref["size"]:
             return
         from feedline.errors import BadFileError
-        from feedline.transform.objects import clean_key, rejected_key
 
-        self.area("processed").delete(clean_key(ref["file_id"]))
-        self.area("quarantine").delete(rejected_key(ref["file_id"]))
-        found = f"now {now.identity}, {now.size} bytes" if now is not None else "now gone"
+        self._delete_outputs(ref["file_id"])
         raise BadFileError(
             f"{self.source.url(key)}: changed while being read (registered as {ref['identity']}, "
-            f"{ref['size']} bytes; {found}): version {ref.get('version')} is set aside unloaded and the "
-            "new content is processed as the next version. If the writer was still busy, have it write "
-            "under a temporary name (e.g. .part) and rename when done, or raise source.settle_seconds"
+            f"{ref['size']} bytes; now {now.identity}, {now.size} bytes): version {ref.get('version')} "
+            "is set aside unloaded and the new content is processed as the next version. If the writer "
+            "was still busy, have it write under a temporary name (e.g. .part) and rename when done, or "
+            "raise source.settle_seconds"
         )
 
     def load(self, ref: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
@@ -289,12 +291,16 @@ class FeedPipeline:
         under the same key (e.g. a file that changed while being read) stays for the next run.
         """
         from feedline.ledger import FileState
+        from feedline.storage.base import ObjectNotFoundError
 
         file_id, key = ref["file_id"], ref["key"]
         quarantine = self.area("quarantine")
         current = self.source.info(key)
         if current is not None and (current.identity, current.size) == (ref["identity"], ref["size"]):
-            self.source.move(key, quarantine, f"files/{key}")
+            try:
+                self.source.move(key, quarantine, f"files/{key}")
+            except ObjectNotFoundError:
+                log.info("%s was moved away meanwhile (by a concurrent run); nothing to move", key)
         elif current is not None:
             log.warning("%s holds newer content than the quarantined version; left for the next run", key)
         quarantine.write_bytes(f"files/{key}.reason.txt", f"{reason}\n".encode())
@@ -319,6 +325,7 @@ class FeedPipeline:
         key after the sweep stays in place for the next run.
         """
         from feedline.ledger import FileState, file_id_of
+        from feedline.storage import ObjectNotFoundError
 
         moved = {"archived": 0, "quarantined": 0}
         archive, quarantine = self.area("archive"), self.area("quarantine")
@@ -326,12 +333,15 @@ class FeedPipeline:
             entry = self.ledger.get(file_id_of(self.feed.name, obj.key, obj.identity, obj.size))
             if entry is None:
                 continue
-            if entry.state is FileState.loaded:
-                self.source.move(obj.key, archive, obj.key)
-                moved["archived"] += 1
-            elif entry.state is FileState.quarantined:
-                self.source.move(obj.key, quarantine, f"files/{obj.key}")
-                moved["quarantined"] += 1
+            try:
+                if entry.state is FileState.loaded:
+                    self.source.move(obj.key, archive, obj.key)
+                    moved["archived"] += 1
+                elif entry.state is FileState.quarantined:
+                    self.source.move(obj.key, quarantine, f"files/{obj.key}")
+                    moved["quarantined"] += 1
+            except ObjectNotFoundError:  # another run of the feed moved it since the listing
+                log.info("%s of feed %s was moved by another run meanwhile", obj.key, self.feed.name)
         return moved
 
     def cleanup(self, refs: list[dict[str, Any]], crashed: dict[str, str] | None = None) -> dict[str, str]:

@@ -202,13 +202,15 @@ class Storage(abc.ABC):
         If `dest_key` already holds the same content (same identity), the source is just deleted.
         If it holds different content, the object goes to `tagged_key(dest_key, identity, n)` instead,
         so both are kept. Moves between roots of the same kind use a fast path (rename, server-side
-        copy); other pairs copy through a local file.
+        copy); other pairs copy through a local file. A name taken by a concurrent mover is looked at
+        again, so two processes moving the same object leave one copy, not a tagged twin.
         """
         src = self.info(key)
         if src is None:
             raise ObjectNotFoundError(f"cannot move {self.url(key)}: no such object")
         check_key(dest_key, dest.uri)
-        for attempt in range(MAX_MOVE_ATTEMPTS):
+        attempt = 0
+        for _ in range(MAX_MOVE_ATTEMPTS):
             target = dest_key if attempt == 0 else tagged_key(dest_key, src.identity, attempt)
             if self._is_same_object(key, dest, target):
                 log.warning("%s and %s are the same object; nothing to move", self.url(key), dest.url(target))
@@ -219,6 +221,7 @@ class Storage(abc.ABC):
                     log.info("%s already holds %s; deleting the source", dest.url(target), self.url(key))
                     self.delete(key)
                     return dest.url(target)
+                attempt += 1
                 continue
             if self._move_to(key, dest, target):
                 if target != dest_key:

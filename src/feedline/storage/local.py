@@ -240,7 +240,7 @@ class LocalStorage(Storage):
                     raise
                 if not _copy_no_clobber(src, target):
                     return False
-            src.unlink()
+            src.unlink(missing_ok=True)  # gone already: a concurrent mover of the same file deleted it
         return True
 
 

@@ -14,6 +14,8 @@ from feedline.transform.times import TimeParser
 INT_TYPES = {"int": pl.Int32, "bigint": pl.Int64}
 NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$"
 INTEGER = r"^[+-]?\d+$"
+QUOTED_CHARS = 100
+"""A rejection reason quotes at most this many characters of the value (the rejected row keeps all of it)."""
 
 
 def decimal_pattern(ctype: ColumnType) -> str:
@@ -99,7 +101,11 @@ class ColumnRule:
         return [[self.typed(pl.col(value)).alias(out)]]
 
     def typed(self, value: pl.Expr) -> pl.Expr:
-        """Cast cleaned text to the contract type; text that does not fit becomes null."""
+        """Cast cleaned text to the contract type; text that does not fit becomes null.
+
+        NaN and infinities do not fit a float: exports write them for a failed computation, and every
+        warehouse sorts, sums and compares them differently, so they are rejected rather than loaded.
+        """
         ctype = self.column.type
         kind = ctype.name
         if kind == "string":
@@ -107,7 +113,8 @@ class ColumnRule:
         if kind in INT_TYPES:
             return value.cast(INT_TYPES[kind], strict=False)
         if kind == "float":
-            return value.cast(pl.Float64, strict=False)
+            number = value.cast(pl.Float64, strict=False)
+            return pl.when(number.is_finite()).then(number)
         if kind == "bool":
             trues, falses = _any_case(self.column.true_values), _any_case(self.column.false_values)
             if trues is None or falses is None:
@@ -125,7 +132,12 @@ class ColumnRule:
         col = self.column
         value = self.cleaned(raw)
         typed = self.typed(value)
-        quoted = pl.concat_str([pl.lit(f"{col.name}: '"), raw, pl.lit("' ")])
+        shown = (
+            pl.when(raw.str.len_chars() > QUOTED_CHARS)
+            .then(pl.concat_str([raw.str.slice(0, QUOTED_CHARS), pl.lit("…")]))
+            .otherwise(raw)
+        )
+        quoted = pl.concat_str([pl.lit(f"{col.name}: '"), shown, pl.lit("' ")])
         missing = pl.lit(f"{col.name}: required value is missing")
         invalid = pl.concat_str([quoted, self._what_is_wrong(value)])
         bad = pl.when(value.is_not_null() & typed.is_null()).then(invalid)
@@ -147,6 +159,12 @@ class ColumnRule:
                 pl.when(value.str.contains(NUMBER))
                 .then(pl.lit(f"does not fit {col.type} (too many integer digits or decimals)"))
                 .otherwise(pl.lit(f"is not a {col.type}"))
+            )
+        if kind == "float":
+            return (
+                pl.when(value.cast(pl.Float64, strict=False).is_not_null())
+                .then(pl.lit("is not a finite number (float)"))
+                .otherwise(pl.lit("is not a float"))
             )
         if kind == "bool":
             trues, falses = "/".join(col.true_values), "/".join(col.false_values)

@@ -7,6 +7,7 @@ import contextlib
 import csv
 import gzip
 import io
+import json
 import os
 import uuid
 import zlib
@@ -25,6 +26,8 @@ CSV_CHUNK_BYTES = 4 << 20
 """polars sizes its CSV read chunks by the file size unless told (POLARS_CSV_CHUNK_SIZE): 4 MiB chunks keep
 the reader's memory flat from 100 MB to 1 GB files at no measurable cost in speed."""
 GZIP_MAGIC = b"\x1f\x8b"
+SNIFF_BYTES = 4096
+DELIMITERS = (",", ";", "\t", "|")
 UTF8 = ("utf-8", "utf-8-sig")
 LINE = "__line"
 """The 1-based data row number polars adds while scanning (written to the rejected file as `_line`)."""
@@ -139,11 +142,43 @@ def locate_bad_utf8(path: Path) -> str:
     return "an unknown position"
 
 
+def sniff(path: Path) -> str | None:
+    """What a file that is not UTF-8 looks like from its first bytes: 'utf-16', 'utf-32', 'binary' or None.
+
+    A byte order mark names its encoding; NUL bytes without one mean UTF-16 when they sit at every other
+    position of mostly-ASCII text, and a binary file otherwise (text in an 8-bit encoding has no NULs).
+    """
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" not in head:
+        return None
+    even, odd = head[0::2], head[1::2]
+    if len(head) >= 4 and (even.count(0) > 0.9 * len(even) or odd.count(0) > 0.9 * len(odd)):
+        return "utf-16"
+    return "binary"
+
+
 def not_utf8(origin: Path, path: Path) -> str:
-    """The message for a file that is not UTF-8: where it breaks, and what to change."""
+    """The message for a file that is not UTF-8: what it looks like, where it breaks, and what to change."""
+    kind = sniff(path)
+    if kind == "binary":
+        return (
+            f"{origin}: is not a text file (NUL bytes among its first {SNIFF_BYTES} bytes), so not a CSV "
+            "export; remove it from the source, or narrow source.pattern so that it does not match"
+        )
+    if kind is not None:
+        label = kind.upper()
+        return (
+            f"{origin}: is {label} text, not UTF-8; set `csv.encoding: {kind}` in the feed or re-export it "
+            "as UTF-8"
+        )
     return (
-        f"{origin}: cannot be decoded as UTF-8 ({locate_bad_utf8(path)}); set csv.encoding in the feed to "
-        "the file's encoding (e.g. latin-1) or re-export it as UTF-8"
+        f"{origin}: cannot be decoded as UTF-8 ({locate_bad_utf8(path)}); set `csv.encoding: latin-1` in "
+        "the feed if the file is Latin-1 (or its real encoding, e.g. cp1252), or re-export it as UTF-8"
     )
 
 
@@ -168,10 +203,38 @@ def layout(feed: Feed, path: Path, origin: Path) -> Layout:
     if missing:
         raise BadFileError(
             f"{origin}: header lacks required column(s) {', '.join(missing)} (found: "
-            f"{', '.join(h.strip() for h in header)}); fix the export or the feed's columns/source names"
+            f"{', '.join(h.strip() for h in header)}){_delimiter_hint(feed, header)}; fix the export or the "
+            "feed's columns/source names"
         )
     positions = tuple(found[c.header.strip().casefold()] for c in feed.columns)
     return Layout(path, positions, len(header), has_header=True)
+
+
+def _delimiter_hint(feed: Feed, header: list[str]) -> str:
+    """A hint when the header splits into the contract's columns on another common delimiter."""
+    if len(header) != 1:
+        return ""
+    wanted = {c.header.strip().casefold() for c in feed.columns}
+    for other in DELIMITERS:
+        names = {name.strip().strip(feed.csv.quote).casefold() for name in header[0].split(other)}
+        if other != feed.csv.delimiter and wanted <= names:
+            return (
+                f"; the header is {other!r}-separated: set `csv.delimiter: {json.dumps(other)}` in the feed"
+            )
+    return ""
+
+
+def unclosed_quote(feed: Feed, path: Path) -> int | None:
+    """The line where a quoted field that never closes starts, or None (run only after polars failed)."""
+    start = 1
+    with path.open("r", encoding="utf-8", errors="replace", newline="") as fh:
+        reader = csv.reader(fh, delimiter=feed.csv.delimiter, quotechar=feed.csv.quote, strict=True)
+        try:
+            for _ in reader:
+                start = reader.line_num + 1
+        except csv.Error:
+            return start
+    return None
 
 
 def _first_record(feed: Feed, path: Path, origin: Path) -> list[str] | None:

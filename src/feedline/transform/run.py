@@ -11,7 +11,7 @@ import polars as pl
 from feedline.contract import Feed
 from feedline.errors import BadFileError, ContractError
 from feedline.transform.clean import ColumnRule, polars_type
-from feedline.transform.read import EXTRA, LINE, Layout, layout, not_utf8, readable
+from feedline.transform.read import EXTRA, LINE, Layout, layout, not_utf8, readable, unclosed_quote
 from feedline.transform.result import InvariantError, TransformResult
 
 PARTIAL = ".partial"
@@ -96,6 +96,21 @@ def _check(feed: Feed, result: TransformResult, counts: _Counts, source: Path) -
         raise InvariantError(f"{source}: row accounting does not balance ({'; '.join(problems)}): {result}")
 
 
+def _unreadable(feed: Feed, origin: Path, path: Path, message: str) -> str:
+    """Why polars could not read the file; a quoted field that never closes is named with its line."""
+    quote = feed.csv.quote
+    if message.startswith(f"could not parse `{quote}"):
+        line = unclosed_quote(feed, path)
+        if line is not None:
+            start = message.removeprefix("could not parse `")[:40]
+            return (
+                f"{origin}: has an unterminated quote: the quoted field starting {start!r} on line {line} "
+                "never closes, so it would swallow the rest of the file; fix the quoting in the export (a "
+                f"quote inside a quoted value is written twice: {quote}{quote})"
+            )
+    return f"{origin}: cannot be read as CSV ({message}); fix the file or the feed's csv options"
+
+
 def _parquet_rows(path: Path) -> int:
     """Rows in a written Parquet file, from its footer."""
     return int(pl.scan_parquet(path).select(pl.len()).collect().item())
@@ -165,8 +180,6 @@ def _stream(feed: Feed, lay: Layout, clean_tmp: Path, rejected_tmp: Path, origin
         message = str(exc).strip().splitlines()[0]
         if "utf-8" in message.lower() or "utf8" in message.lower():
             raise BadFileError(not_utf8(origin, lay.path)) from None
-        raise BadFileError(
-            f"{origin}: cannot be read as CSV ({message}); fix the file or the feed's csv options"
-        ) from exc
+        raise BadFileError(_unreadable(feed, origin, lay.path, message)) from exc
     row = counts.row(0, named=True)
     return _Counts(rows_in=int(row["rows"]), last_line=int(row["last"] or 0), valid=int(row["valid"] or 0))
