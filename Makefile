@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run run-detached stop status install test test-unit lint typecheck bench lambda-package infra-check clean
+.PHONY: run run-detached stop status install test test-unit lint typecheck bench reliability-doc lambda-package infra-check clean
 
 install:  ## create .venv from requirements.lock (installs uv first if missing)
 	@PYTHON=$(PYTHON) scripts/bootstrap.sh
@@ -35,6 +35,9 @@ typecheck: install
 
 bench: install  ## transform throughput vs the pandas baseline (100 MB and 1 GB)
 	@$(PY) bench/transform.py
+
+reliability-doc: install  ## run the bad-input corpus and fault suite, then regenerate docs/reliability.md
+	@$(PY) scripts/reliability_doc.py
 
 lambda-package: install  ## build the transform Lambda zips (python3.12, arm64 and x86_64) and print their sizes
 	@$(PY) lambda/package.py

@@ -16,7 +16,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["AIRFLOW_HOME"] = str(_BASE / "airflow")
     os.environ["AIRFLOW_CONFIG"] = str(_BASE / "airflow" / "airflow.cfg")
     for name in [k for k in os.environ if k.startswith(("AIRFLOW__", "FEEDLINE_"))]:
-        os.environ.pop(name)
+        if name != "FEEDLINE_RELIABILITY_RECORD":  # the tests' own record (tests/support.py)
+            os.environ.pop(name)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -30,3 +30,19 @@ def age(path: Path, seconds: float = 60) -> Path:
     then = time.time() - seconds
     os.utime(path, (then, then))
     return path
+
+
+#: Set by `scripts/reliability_doc.py`: a JSON-lines file where the corpus and fault tests record the
+#: outcome they asserted, so docs/reliability.md shows what the tests really saw.
+RECORD_ENV = "FEEDLINE_RELIABILITY_RECORD"
+
+
+def record_outcome(section: str, name: str, **fields: object) -> None:
+    """Append one asserted outcome to the reliability record, if one is being made."""
+    import json
+
+    path = os.environ.get(RECORD_ENV)
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps({"section": section, "name": name, **fields}, default=str) + "\n")

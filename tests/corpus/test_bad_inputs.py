@@ -22,7 +22,7 @@ from feedline.contract import Feed, parse_feed
 from feedline.ledger import FileState, LedgerEntry
 from feedline.pipeline import FeedPipeline
 from feedline.settings import Settings
-from support import age
+from support import age, record_outcome
 
 MAX_REASON_CHARS = 1000
 LAKE_AREAS = {
@@ -161,7 +161,27 @@ def run_case(case: BadCase, lake: Lake, monkeypatch: pytest.MonkeyPatch) -> tupl
     for sql, expected in case.queries.items():
         assert lake.query(sql) == [(expected,)], sql
     _assert_nothing_stray(lake.home)
+    _record(case, lake, entry)
     return original, pipeline
+
+
+def _record(case: BadCase, lake: Lake, entry: LedgerEntry) -> None:
+    """What this run really produced, for docs/reliability.md (see `support.record_outcome`)."""
+    reason = entry.error or ""
+    if case.outcome == "loaded" and case.rejected:
+        rejected = pl.read_parquet(lake.area("quarantine") / "rows" / f"{entry.file_id}.parquet")
+        reason = str(rejected["_reason"][0])
+    record_outcome(
+        "corpus",
+        case.name,
+        landing=type(lake.landing).__name__,
+        state=entry.state.value,
+        reason=reason.replace(str(lake.home), "<project>"),
+        rows_in=entry.rows_in,
+        rows_loaded=entry.rows_loaded,
+        rows_rejected=entry.rows_rejected,
+        duplicates=entry.duplicates,
+    )
 
 
 def _assert_nothing_stray(home: Path) -> None:
