@@ -72,12 +72,40 @@ def status_table(warehouse: Warehouse) -> Table:
     return table
 
 
+def checks_tables(warehouse: Warehouse, feed: str | None = None) -> list[Table]:
+    """The latest result of every batch check per feed, and the failed checks per file."""
+    from feedline.quality.checks import failed_results, latest_results
+
+    latest = Table(title="Batch checks: latest result per feed and check (feedline_audit.checks)")
+    for column in ("feed", "check", "severity", "result", "observed", "message", "checked at (UTC)"):
+        latest.add_column(column, overflow="fold")
+    for row in latest_results(warehouse, feed):
+        observed = "" if row["observed"] is None else f"{float(row['observed']):.6g}"
+        latest.add_row(
+            str(row["feed"]), str(row["check"]), str(row["severity"]),
+            "[green]passed[/]" if row["passed"] else "[red]failed[/]",
+            observed, str(row["message"]), f"{row['checked_at']:%Y-%m-%d %H:%M:%S}",
+        )  # fmt: skip
+    failed = Table(title="Failed batch checks per file (newest first)")
+    for column in ("feed", "file", "version", "file state now", "check", "severity", "message"):
+        failed.add_column(column, overflow="fold")
+    for row in failed_results(warehouse, feed):
+        failed.add_row(
+            str(row["feed"]), str(row["key"] or "(not in the ledger)"), str(row["version"] or ""),
+            str(row["state"] or ""), str(row["check"]), str(row["severity"]), str(row["message"]),
+        )  # fmt: skip
+    return [latest, failed]
+
+
 @app.command()
 def status(
     feeds: FeedsOption = None,
     files: Annotated[bool, typer.Option(help="List every file with why it is where it is.")] = False,
     feed: Annotated[str | None, typer.Option("--feed", help="Only this feed's files.")] = None,
     state: Annotated[list[str] | None, typer.Option("--state", help="Only files in this state.")] = None,
+    checks: Annotated[
+        bool, typer.Option("--checks", help="Show the batch checks' latest results and failures per file.")
+    ] = False,
 ) -> None:
     """Show each feed's files by state, rows loaded and rejected, and the last error."""
     from feedline.ledger import FileState, Ledger
@@ -97,6 +125,9 @@ def status(
         for entry in Ledger(warehouse).entries(feed, states or list(FileState)):
             table.add_row(entry.feed, entry.key, str(entry.version), entry.state.value, entry.why())
         console.print(table)
+    if checks:
+        for table in checks_tables(warehouse, feed):
+            console.print(table if table.row_count else f"{table.title}: none")
 
 
 def _state(text: str) -> FileState:
@@ -180,6 +211,41 @@ def run(feed: Annotated[str, typer.Option("--feed", help="Feed name.")], feeds: 
     summary = FeedPipeline(_feed(settings, feed), settings).run_once()
     _print_run(summary)
     raise typer.Exit(1 if summary.errors else 0)
+
+
+@app.command()
+def infer(
+    sample: Annotated[Path, typer.Argument(help="A sample file of the feed (CSV, optionally .gz).")],
+    feed: Annotated[str, typer.Option("--feed", help="Name of the new feed.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the YAML here, e.g. feeds/NAME.yaml (default: print).")
+    ] = None,
+    rows: Annotated[int, typer.Option("--rows", min=1, help="Read at most this many data rows.")] = 100_000,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+) -> None:
+    """Infer a commented feed YAML from SAMPLE, for a person to review before the feed goes live."""
+    from feedline.errors import FeedlineError
+    from feedline.infer import infer_feed_yaml
+
+    problem = None
+    if out is not None and out.exists() and not force:
+        problem = f"{out} exists; pass --force to overwrite it, or choose another --out"
+    elif out is not None and out.stem != feed:
+        problem = f"--out {out}: a feed file is named after its feed; use {out.with_name(feed + '.yaml')}"
+    else:
+        try:
+            text = infer_feed_yaml(sample, feed, rows)
+        except FeedlineError as exc:
+            problem = str(exc)
+    if problem is not None:
+        console.print(problem, style="red", markup=False)
+        raise typer.Exit(2)
+    if out is None:
+        print(text, end="")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    console.print(f"wrote {out}: review it, then `feedline validate`", markup=False)
 
 
 if __name__ == "__main__":
