@@ -23,6 +23,7 @@ from airflow.sdk import (
     task_group,
 )
 
+from feedline.airflow.notify import on_failure_callbacks, on_success_callbacks
 from feedline.contract import Feed, FeedSet, Trigger, load_feeds
 from feedline.errors import ContractError
 from feedline.settings import Settings
@@ -37,14 +38,24 @@ def warehouse_pool() -> str:
 
 
 def _default_args(feed: Feed) -> dict[str, Any]:
+    """Every task's retry policy and, if the feed wants them, its failure notifications.
+
+    Failures notify from task callbacks, not the DAG's: in Airflow 3.3 a task's `on_failure_callback`
+    runs in the task process once its last retry failed (or in the dag-processor if that process died),
+    where the exception, the file key and that try's log URL are at hand; a DAG failure callback runs
+    in the dag-processor knowing only the run's last failed task — here always `cleanup`.
+    """
     retries = feed.retries
-    return {
+    args: dict[str, Any] = {
         "owner": "feedline",
         "retries": retries.retries,
         "retry_delay": timedelta(seconds=retries.delay_seconds),
         "retry_exponential_backoff": 2.0 if retries.exponential_backoff else 0,
         "max_retry_delay": timedelta(seconds=retries.max_delay_seconds),
     }
+    if callbacks := on_failure_callbacks(feed):
+        args["on_failure_callback"] = callbacks
+    return args
 
 
 def _doc(feed: Feed) -> str:
@@ -152,6 +163,7 @@ def _guard(feed: Feed, settings: Settings, ref: dict[str, Any], step: str, fn: A
     from airflow.sdk.exceptions import AirflowFailException
 
     from feedline.airflow.connections import task_pipeline
+    from feedline.airflow.notify import notify_quarantine
     from feedline.errors import TerminalError, classify, failure_message
 
     get_current_context()["file_key"] = ref["key"]  # type: ignore[typeddict-unknown-key]  # map index label
@@ -161,10 +173,27 @@ def _guard(feed: Feed, settings: Settings, ref: dict[str, Any], step: str, fn: A
         message = failure_message(feed.name, ref["key"], step, exc)
         if isinstance(classify(exc), TerminalError):
             task_pipeline(feed, settings).quarantine(ref, message)
+            notify_quarantine(feed, ref, message)
             raise AirflowFailException(message) from exc
         if _final_attempt():
             task_pipeline(feed, settings).fail(ref, message)
         raise
+
+
+def _crashed(refs: list[dict[str, Any]]) -> dict[str, str]:
+    """{file_id: step} for this run's per-file tasks that ended `failed`: their ledger entry says in
+    flight only if the task process died before it could record anything (map index i is refs[i])."""
+    from airflow.sdk import get_current_context
+
+    ti = get_current_context()["ti"]
+    steps = {f"process.{step}": step for step in ("transform", "load")}
+    states = ti.get_task_states(dag_id=ti.dag_id, task_ids=list(steps), run_ids=[ti.run_id])
+    crashed: dict[str, str] = {}
+    for name, state in states.get(ti.run_id, {}).items():
+        task_id, _, index = name.rpartition("_")
+        if state == "failed" and task_id in steps and index.isdigit() and int(index) < len(refs):
+            crashed.setdefault(refs[int(index)]["file_id"], steps[task_id])
+    return crashed
 
 
 def build_dag(feed: Feed, settings: Settings | None = None) -> DAG:
@@ -180,6 +209,8 @@ def build_dag(feed: Feed, settings: Settings | None = None) -> DAG:
         catchup=False,
         max_active_runs=1,
         default_args=_default_args(feed),
+        # One message per successful run, so a DAG callback (run by the dag-processor), not a task one.
+        on_success_callback=on_success_callbacks(feed) or None,
         tags=["feedline", f"feed:{feed.name}", feed.schedule.trigger.value],
         doc_md=_doc(feed),
     ) as dag:
@@ -250,12 +281,13 @@ def build_dag(feed: Feed, settings: Settings | None = None) -> DAG:
 
         @task(task_id="cleanup", pool=pool, trigger_rule=TriggerRule.ONE_FAILED, retries=1)
         def cleanup(refs: list[dict[str, Any]]) -> None:
-            """After a failure: drop staging and partial outputs, then fail the run with what went wrong."""
+            """After a failure: settle failed files, drop staging and partial outputs, then fail the run
+            with what went wrong (the failed tasks keep their own errors and logs)."""
             from airflow.sdk.exceptions import AirflowFailException
 
             from feedline.airflow.connections import task_pipeline
 
-            problems = task_pipeline(feed, settings).cleanup(refs)
+            problems = task_pipeline(feed, settings).cleanup(refs, _crashed(refs))
             detail = (
                 "; ".join(f"{key}: {err}" for key, err in problems.items()) or "see the failed task's log"
             )
