@@ -161,3 +161,46 @@ def test_a_dumped_feed_validates_again_as_json() -> None:
     dumped = json.loads(json.dumps(feed.model_dump(mode="json", by_alias=True)))
     assert [c["type"] for c in dumped["columns"]][::4] == ["bigint", "decimal(12,2)", "bool"]
     assert parse_feed(dumped, "event") == feed
+
+
+def test_notify_defaults_send_nothing_without_routes() -> None:
+    notify = parse_feed(BASE, "x").notify
+    assert (notify.on_failure, notify.on_success, notify.on_quarantine) == (True, False, True)
+    assert notify.has_routes is False
+    assert not any(notify.sends(event) for event in ("failure", "success", "quarantine"))
+
+
+def test_notify_routes_and_events() -> None:
+    notify = parse_feed(
+        feed_with(notify={"email": " ops@example.com ", "slack_webhook_conn_id": "feedline_slack"}), "x"
+    ).notify
+    assert notify.email == ("ops@example.com",)  # one address may be written without a list
+    assert notify.smtp_conn_id == "smtp_default"
+    assert [notify.sends(e) for e in ("failure", "success", "quarantine")] == [True, False, True]
+
+
+@pytest.mark.parametrize(
+    ("notify", "fragment"),
+    [
+        (
+            {"email": ["ops@example.com", "ops.example.com"]},
+            "notify.email: 'ops.example.com' is not an email address; write it as e.g. ops@example.com",
+        ),
+        ({"email": "a@b.com, c@d.com"}, "notify.email: 'a@b.com, c@d.com' is not an email address"),
+        ({"email": ["ops@example.com"], "from_email": "feedline@"}, "notify.from_email: 'feedline@' is not"),
+        ({"from_email": "feedline@example.com"}, "notify: from_email is set but email lists no recipient"),
+        ({"smtp_conn_id": "my smtp"}, "notify.smtp_conn_id: 'my smtp' is not an Airflow connection id"),
+        ({"on_failure": "sometimes"}, "notify.on_failure: Input should be a valid boolean"),
+        ({"on_sucess": True}, "notify.on_sucess: unknown field; did you mean 'on_success'?"),
+    ],
+)
+def test_invalid_notify_fields_are_named(notify: dict[str, Any], fragment: str) -> None:
+    assert fragment in error_of(feed_with(notify=notify))
+
+
+def test_a_webhook_url_in_the_feed_is_refused_without_echoing_it() -> None:
+    url = "https://hooks.slack.com/services/T0001/B0001/s3cr3tt0k3n"
+    message = error_of(feed_with(notify={"slack_webhook_conn_id": url}))
+    assert "notify.slack_webhook_conn_id: looks like a URL or token" in message
+    assert "put it in an Airflow connection" in message
+    assert "s3cr3tt0k3n" not in message
