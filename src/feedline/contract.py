@@ -26,7 +26,14 @@ from pydantic import (
 )
 
 from feedline.errors import ContractError
-from feedline.quality.spec import Check, RowRule, SchemaPolicy, check_pattern
+from feedline.quality.spec import (
+    COLUMN_TYPES,
+    NUMBER_TYPES,
+    Check,
+    RowRule,
+    SchemaPolicy,
+    check_pattern,
+)
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 FEED_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -417,6 +424,45 @@ class Notify(Strict):
         return self.has_routes and wanted[event]
 
 
+class Sla(Strict):
+    """A feed's freshness promises; none unless set. The monitoring DAG checks both every hour, and
+    `loaded_within_minutes` also puts an Airflow deadline alert on every run of the feed's DAG."""
+
+    new_file_every_minutes: float | None = Field(
+        None,
+        gt=0,
+        description="A new file is loaded at least this often; the monitoring DAG alerts when the newest "
+        "load is older.",
+    )
+    loaded_within_minutes: float | None = Field(
+        None,
+        gt=0,
+        description="Each file is loaded within this long of being detected; a feed run still unfinished "
+        "this long after it was queued alerts at once.",
+    )
+
+
+class Monitoring(Strict):
+    """Thresholds of the monitoring DAG's checks of this feed (see docs/monitoring.md)."""
+
+    stuck_after_minutes: float = Field(
+        60, gt=0, description="A file in a non-final ledger state for longer than this is stuck."
+    )
+    backlog_after_minutes: float = Field(
+        60, gt=0, description="A landed file the ledger has not registered for longer than this is backlog."
+    )
+    max_quarantine_rate: float = Field(
+        0.1, ge=0, le=1, description="Most files quarantined (a fraction of those finished) in the window."
+    )
+    window_hours: float = Field(
+        24, gt=0, description="How far back the quarantine rate and the load latency look."
+    )
+    realert_minutes: float = Field(
+        360, ge=0, description="A problem still present is alerted again after this long; 0: every run."
+    )
+    alert: bool = Field(True, description="Send problems and recoveries to the feed's notify routes.")
+
+
 class Feed(Strict):
     """One stream of files with one contract."""
 
@@ -439,7 +485,11 @@ class Feed(Strict):
         (), description="Row rules over several columns; a row breaking one is rejected with its name."
     )
     checks: tuple[Check, ...] = Field(
-        (), description="Batch checks run on the staged batch before it is published."
+        (), description="Batch checks run on the batch inside its load's transaction, before it is published."
+    )
+    sla: Sla = Field(default_factory=Sla, description="Freshness SLAs; none unless set.")
+    monitoring: Monitoring = Field(
+        default_factory=Monitoring, description="Thresholds of the monitoring DAG's checks."
     )
     schema_policy: SchemaPolicy = Field(
         SchemaPolicy.discard,
@@ -474,6 +524,17 @@ class Feed(Strict):
             for name in wanted:
                 if name not in names:
                     raise ValueError(f"{where}: {name!r} is not a column{_suggest(name, names)}")
+        for check in self.checks:
+            readable = COLUMN_TYPES.get(check.check)
+            if readable is not None and check.column is not None:
+                found = self.column(check.column).type
+                if found.name not in readable:
+                    what = "a number" if readable is NUMBER_TYPES else "a date or timestamp"
+                    raise ValueError(
+                        f"checks.{check.label}: column {check.column!r} is {found}, and check "
+                        f"{check.check.value} needs {what} column; point the check at another column or "
+                        "remove it"
+                    )
         labels = [c.label for c in self.checks] + [r.name for r in self.rules]
         twice = sorted({n for n in labels if labels.count(n) > 1})
         if twice:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 
 class FeedlineError(Exception):
     """Base of every error feedline raises on purpose."""
@@ -25,6 +28,17 @@ class BadFileError(TerminalError):
 
 class UnsafeKeyError(TerminalError):
     """An object key would escape its feed's prefix."""
+
+
+class QualityCheckError(TerminalError):
+    """A batch failed one or more `error` checks: its load rolled back, the file is quarantined.
+
+    `results` holds the checks' results (`feedline.quality.checks.CheckResult`) so that the loader can
+    record them after the rollback; the message lists every failed check on its own."""
+
+    def __init__(self, message: str, results: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.results: tuple[Any, ...] = tuple(results)
 
 
 #: What a person does about each family; `{feed}` and `{key}` are filled in by `failure_message`.

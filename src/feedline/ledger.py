@@ -42,6 +42,8 @@ class FileState(StrEnum):
 
 TERMINAL = frozenset({FileState.loaded, FileState.quarantined, FileState.failed})
 _LEAVE_TERMINAL = frozenset({FileState.detected, FileState.quarantined, FileState.failed})
+#: Marks a worker makes on its way to `loaded`; on a file another run loaded meanwhile they are no-ops.
+IN_FLIGHT = frozenset({FileState.transforming, FileState.transformed, FileState.loading})
 
 
 @dataclass(frozen=True)
@@ -120,9 +122,12 @@ def file_id_of(feed: str, key: str, identity: str, size: int) -> str:
 
 
 def check_transition(entry: LedgerEntry, state: FileState) -> None:
-    """`loaded` is final; quarantined/failed files move only to detected (a replay) or between themselves."""
+    """`loaded` is final; quarantined/failed files move only to detected (a replay) or between themselves.
+
+    A loaded file accepts the in-flight marks (`mark` leaves it unchanged): two runs may work on the same
+    file at once, and the one that loses the race must not fail, nor quarantine a loaded file."""
     if entry.state is FileState.loaded:
-        if state is not FileState.loaded:
+        if state is not FileState.loaded and state not in IN_FLIGHT:
             raise TerminalError(f"file {entry.file_id} ({entry.key}) is loaded; it cannot become {state}")
     elif entry.state in TERMINAL and state not in _LEAVE_TERMINAL:
         raise TerminalError(
@@ -153,14 +158,19 @@ class Ledger:
                 yield own
 
     def ensure(self) -> None:
-        """Create the audit schema and ledger table (and, where the backend has indexes, the index the
-        sweep reads by) if they do not exist."""
-        with self.warehouse.transaction() as tx:
+        """Create the audit schema, the ledger table and the batch checks' results table (and, where the
+        backend has indexes, the index the sweep reads by) if they do not exist."""
+        from feedline.quality.checks import RESULT_COLUMNS, RESULTS_REF
+
+        def create(tx: Tx) -> None:
             tx.execute(self.dialect.create_schema(AUDIT_SCHEMA))
             tx.execute(self.dialect.create_table(self.table_ref, self._defs, primary_key=["file_id"]))
+            tx.execute(self.dialect.create_table(RESULTS_REF, RESULT_COLUMNS))
             if self.dialect.ledger_index:
                 name = f"{LEDGER_TABLE}_feed_state"
                 tx.execute(self.dialect.create_index(name, self.table_ref, ["feed", "state"]))
+
+        self.warehouse.create_if_missing(create)
 
     def _select(self, where: str = "", order: str = "") -> str:
         sql = f"SELECT {self._cols} FROM {self._table}"
@@ -253,7 +263,7 @@ class Ledger:
     ) -> LedgerEntry:
         """Move a file to `state`, recording metrics (rows_in, rows_loaded, rows_rejected, duplicates,
         clean_uri, rejected_uri) and an error. `transforming` counts an attempt; `loaded` is final
-        (re-marking it `loaded` returns it unchanged)."""
+        (re-marking it `loaded`, or a late in-flight mark, returns it unchanged)."""
         unknown = set(fields) - METRIC_FIELDS
         if unknown:
             raise TypeError(f"mark() got unknown field(s) {', '.join(sorted(unknown))}")
@@ -264,6 +274,10 @@ class Ledger:
                 raise TerminalError(f"file {file_id} is not in the ledger")
             check_transition(entry, state)
             if entry.state is FileState.loaded:
+                if state is not FileState.loaded:
+                    log.info(
+                        "File %s (%s) is already loaded; ignoring the late %s mark", file_id, entry.key, state
+                    )
                 return entry
             now = utcnow()
             changes: dict[str, Any] = {"state": str(state), "updated_at": now, **fields}

@@ -270,18 +270,20 @@ class FeedPipeline:
                 clean_uri=result["clean_uri"],
                 rejected_uri=result.get("rejected_uri") or "",
             )
+        seconds = round(time.monotonic() - started, 3)
         log_state(
             self.feed.name,
             ref,
             "loaded",
             rows=outcome.rows_loaded,
-            seconds=round(time.monotonic() - started, 3),
+            seconds=seconds,
             already_loaded=outcome.already_loaded or None,
         )
         return {
             "file_id": file_id,
             "rows_loaded": outcome.rows_loaded,
             "already_loaded": outcome.already_loaded,
+            "seconds": seconds,
         }
 
     def quarantine(self, ref: dict[str, Any], reason: str) -> None:

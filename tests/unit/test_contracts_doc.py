@@ -61,6 +61,7 @@ def test_every_field_of_every_model_is_documented_under_its_yaml_name() -> None:
     models = list(doc_script.walk(Feed))
     assert [path for _, path in models] == [
         "", "source", "csv", "columns[]", "target", "retries", "schedule", "notify", "rules[]", "checks[]",
+        "sla", "monitoring",
     ]  # fmt: skip
     for model, _ in models:
         section = page.split(f'<a id="{model.__name__.lower()}"></a>')[1].split("<a id=")[0]

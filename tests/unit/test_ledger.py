@@ -121,13 +121,24 @@ def test_mark_records_attempts_metrics_and_errors(ledger: Ledger) -> None:
         ledger.mark("f" * 32, FileState.loading)
 
 
-@pytest.mark.parametrize("state", sorted(set(FileState) - {FileState.loaded}))
+@pytest.mark.parametrize("state", [FileState.detected, FileState.quarantined, FileState.failed])
 def test_loaded_is_final(ledger: Ledger, state: FileState) -> None:
     file_id = ledger.register("orders", [obj("a.csv")]).new[0].file_id
     loaded = ledger.mark(file_id, FileState.loaded, rows_loaded=3)
     with pytest.raises(TerminalError, match="is loaded; it cannot become"):
         ledger.mark(file_id, state)
     assert ledger.mark(file_id, FileState.loaded, rows_loaded=99) == loaded  # re-marking loaded is a no-op
+    assert one(ledger, file_id) == loaded
+
+
+@pytest.mark.parametrize("state", [FileState.transforming, FileState.transformed, FileState.loading])
+def test_a_late_in_flight_mark_on_a_loaded_file_changes_nothing(ledger: Ledger, state: FileState) -> None:
+    """Regression (fault suite, two `feedline run` at once): the run that lost the race marked a file
+    `transformed` after the other run loaded it, got a TerminalError, and quarantined a loaded file."""
+    file_id = ledger.register("orders", [obj("a.csv")]).new[0].file_id
+    ledger.mark(file_id, FileState.transforming)
+    loaded = ledger.mark(file_id, FileState.loaded, rows_loaded=3)
+    assert ledger.mark(file_id, state, rows_in=99) == loaded
     assert one(ledger, file_id) == loaded
 
 

@@ -9,6 +9,7 @@ validate what is written; `feedline.contract.Feed` checks that the columns they 
 from __future__ import annotations
 
 import ast
+import difflib
 import re
 from enum import StrEnum
 
@@ -56,13 +57,22 @@ CHECK_FIELDS: dict[CheckKind, tuple[frozenset[str], frozenset[str]]] = {
     CheckKind.freshness: (frozenset({"column", "max_age_hours"}), frozenset()),
     CheckKind.references: (frozenset({"column", "table", "key"}), frozenset({"schema_"})),
 }
+NUMBER_TYPES = frozenset({"int", "bigint", "float", "decimal"})
+TIME_TYPES = frozenset({"date", "timestamp"})
+#: Column types a check kind can read; kinds not listed read any column.
+COLUMN_TYPES: dict[CheckKind, frozenset[str]] = {
+    CheckKind.sum: NUMBER_TYPES,
+    CheckKind.avg: NUMBER_TYPES,
+    CheckKind.freshness: TIME_TYPES,
+}
 _OPTIONAL_FIELDS = frozenset(
     {"columns", "column", "min", "max", "max_change", "over_last", "max_age_hours", "table", "key", "schema_"}
 )
 
 
 class Check(_Strict):
-    """One batch-level check, run on the staged batch in the warehouse before it is published.
+    """One batch-level check, run on the batch in the warehouse inside its load's transaction, so a
+    failing `error` check rolls the load back before anyone can see it.
 
     Examples::
 
@@ -103,6 +113,18 @@ class Check(_Strict):
     key: str | None = Field(None, description="references: the column of `table` holding the values.")
     schema_: str | None = Field(None, alias="schema", description="references: the schema of `table`.")
 
+    @field_validator("check", mode="before")
+    @classmethod
+    def _known_kind(cls, value: object) -> object:
+        kinds = [k.value for k in CheckKind]
+        if isinstance(value, str) and value not in kinds:
+            known = ", ".join(kinds)
+            close = difflib.get_close_matches(value, kinds, n=1, cutoff=0.6)
+            if close:
+                raise ValueError(f"{value!r} is not a check; did you mean '{close[0]}'? (checks: {known})")
+            raise ValueError(f"{value!r} is not a check; use one of: {known}")
+        return value
+
     @field_validator("name", "column", "table", "key", "schema_")
     @classmethod
     def _identifier(cls, value: str | None) -> str | None:
@@ -132,8 +154,9 @@ class Check(_Strict):
             raise ValueError("null_rate max is a fraction between 0 and 1, e.g. 0.05 for 5 %")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) is above max ({self.max})")
-        if self.check is CheckKind.row_count and self.min is None and self.max is None:
-            raise ValueError("check row_count needs min and/or max")
+        bounded = (CheckKind.row_count, CheckKind.sum, CheckKind.avg)
+        if self.check in bounded and self.min is None and self.max is None:
+            raise ValueError(f"check {self.check.value} needs min and/or max")
         return self
 
     @property

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from feedline.contract import ColumnType, Feed
-from feedline.errors import FeedlineError, TerminalError
+from feedline.errors import FeedlineError, TerminalError, TransientError
 from feedline.warehouse.dialect import (
     FILE_ID_COLUMN,
     LOADED_AT_COLUMN,
@@ -144,10 +144,23 @@ class Warehouse(abc.ABC):
     def target(self, feed: Feed) -> TableRef:
         return TableRef(feed.target.schema_ or self.dialect.default_schema, feed.target.table)
 
+    def create_if_missing(self, create: Callable[[Tx], None], attempts: int = 3) -> None:
+        """Run `create` (CREATE … IF NOT EXISTS statements) in a transaction, again after a transient error:
+        when sessions create the same schema or table at once, PostgreSQL fails all but one of them (a
+        unique violation in its catalog), and the retry finds the objects there."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.transaction() as tx:
+                    create(tx)
+                return
+            except TransientError:
+                if attempt == attempts:
+                    raise
+                log.info("Creating tables raced with another session; trying again")
+
     def ensure_table(self, feed: Feed) -> None:
         """Create the feed's target table (contract columns + lineage) and its schema if missing."""
-        with self.transaction() as tx:
-            self._ensure_table(tx, feed)
+        self.create_if_missing(lambda tx: self._ensure_table(tx, feed))
 
     def _ensure_table(self, tx: Tx, feed: Feed) -> None:
         d, ref = self.dialect, self.target(feed)

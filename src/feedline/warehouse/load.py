@@ -1,4 +1,5 @@
-"""The exactly-once load every backend shares: check, lock the ledger row, publish the rows, mark `loaded`."""
+"""The exactly-once load every backend shares: check, lock the ledger row, publish the rows, run the batch
+checks, mark `loaded`."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from feedline.contract import Feed, LoadMode
-from feedline.errors import FeedlineError, TerminalError
+from feedline.errors import FeedlineError, QualityCheckError, TerminalError
 from feedline.ledger import TERMINAL, FileState, Ledger, utcnow
+from feedline.quality.checks import check_batch, record_results
 from feedline.warehouse.dialect import ColumnDef, TableRef, check_file_id
 from feedline.warehouse.parquet import check_parquet, has_duplicate_keys
 
@@ -47,8 +49,11 @@ def load_file(
                 )
             warehouse._ensure_table(tx, feed)
             rows = _publish(warehouse, tx, feed, file_id, parquet, metrics["clean_uri"], dedupe=dedupe)
+            check_batch(warehouse, tx, feed, file_id, rows)  # a failed `error` check rolls all back
             ledger.mark(file_id, FileState.loaded, tx=tx, rows_loaded=rows, **metrics)
     except FeedlineError as exc:
+        if isinstance(exc, QualityCheckError):
+            record_results(warehouse, feed.name, file_id, exc.results)
         raise type(exc)(f"{feed.name}: loading {parquet.name} (file {file_id}) into {target}: {exc}") from exc
     log.info("Loaded %d rows of %s into %s (%s mode)", rows, parquet.name, target, feed.target.mode)
     return LoadOutcome(rows, already_loaded=False)
