@@ -33,7 +33,7 @@ PYTHON_VERSION = "3.12"
 ARCHES = {"arm64": "aarch64-manylinux2014", "x86_64": "x86_64-manylinux2014"}
 DEPENDENCIES = ("polars", "pydantic", "pyyaml")
 """What contract, storage and transform import at module level; their own dependencies come along."""
-FEEDLINE_PARTS = ("__init__.py", "errors.py", "contract.py", "settings.py", "storage", "transform")
+FEEDLINE_PARTS = ("__init__.py", "errors.py", "contract.py", "settings.py", "storage", "transform", "quality")
 PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
 """Imported lazily by the S3 storage and provided by the Lambda python runtime."""
 ZIPPED_LIMIT = 50 * 1024**2

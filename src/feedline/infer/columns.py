@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ import polars as pl
 
 from feedline.contract import DEFAULT_NULL_TOKENS, Column
 from feedline.transform.clean import INTEGER, NUMBER, ColumnRule
+from feedline.transform.read import identifiers as identifiers  # shared with schema_policy evolve
 from feedline.transform.times import TimeParser
 
 EXTRA_NULL_TOKENS = ("?", "??", "--", "#N/A", "N.A.", "n.a.", "NaN", "nan", "(null)", "#NULL!")
@@ -71,23 +71,6 @@ class ColumnGuess:
 
 
 # --- names --------------------------------------------------------------------------------------------
-
-
-def identifiers(headers: Iterable[str]) -> list[str]:
-    """Header texts as unique, lowercase SQL identifiers: 'Order ID' -> order_id, 'customerEmail' ->
-    customer_email, '2nd line' -> col_2nd_line; repeats get _2, _3."""
-    names: list[str] = []
-    for index, header in enumerate(headers, start=1):
-        text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", header.strip())
-        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-        text = re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_").lower()
-        text = text or f"column_{index}"
-        text = f"col_{text}" if text[0].isdigit() else text
-        name, n = text[:63], 2
-        while name in names:
-            name, n = f"{text[: 63 - len(str(n)) - 1]}_{n}", n + 1
-        names.append(name)
-    return names
 
 
 def key_score(name: str) -> int:

@@ -9,17 +9,20 @@ import gzip
 import io
 import json
 import os
+import re
+import unicodedata
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import polars as pl
 
-from feedline.contract import Compression, Feed
+from feedline.contract import Column, ColumnType, Compression, Feed
 from feedline.errors import BadFileError
+from feedline.quality.spec import SchemaPolicy
 
 CHUNK = 4 << 20
 CSV_CHUNK_BYTES = 4 << 20
@@ -37,12 +40,18 @@ EXTRA = "__extra"
 
 @dataclass(frozen=True)
 class Layout:
-    """Where each contract column sits in the file, and how polars must read it."""
+    """Where each column sits in the file, and how polars must read it.
+
+    `columns` are the contract's, then (schema_policy evolve) the file's columns the contract lacks, as
+    nullable strings; `positions` holds the file field of each. `dropped` names the header columns left
+    out (schema_policy discard, or a header field without a name)."""
 
     path: Path
     positions: tuple[int, ...]
     fields: int
     has_header: bool
+    columns: tuple[Column, ...]
+    dropped: tuple[str, ...] = ()
 
     def field(self, index: int) -> str:
         return f"__f{index}"
@@ -185,7 +194,8 @@ def not_utf8(origin: Path, path: Path) -> str:
 def layout(feed: Feed, path: Path, origin: Path) -> Layout:
     """Match contract columns to file fields: by header name (case and spaces ignored), or by position."""
     if not feed.csv.header:
-        return Layout(path, tuple(range(len(feed.columns))), len(feed.columns), has_header=False)
+        count = len(feed.columns)
+        return Layout(path, tuple(range(count)), count, has_header=False, columns=feed.columns)
     header = _first_record(feed, path, origin)
     if header is None:
         raise BadFileError(f"{origin}: is empty, not even a header line; the export must write the header")
@@ -207,7 +217,67 @@ def layout(feed: Feed, path: Path, origin: Path) -> Layout:
             "feed's columns/source names"
         )
     positions = tuple(found[c.header.strip().casefold()] for c in feed.columns)
-    return Layout(path, positions, len(header), has_header=True)
+    known = {c.header.strip().casefold() for c in feed.columns}
+    unexpected = [
+        (index, name.strip()) for index, name in enumerate(header) if name.strip().casefold() not in known
+    ]
+    added, dropped = _schema_policy(feed, unexpected, origin)
+    return Layout(
+        path,
+        positions + tuple(index for index, _ in added),
+        len(header),
+        has_header=True,
+        columns=feed.columns + tuple(column for _, column in added),
+        dropped=dropped,
+    )
+
+
+def _schema_policy(
+    feed: Feed, unexpected: list[tuple[int, str]], origin: Path
+) -> tuple[list[tuple[int, Column]], tuple[str, ...]]:
+    """Apply the feed's schema_policy to the header columns the contract lacks ((field index, header)):
+    returns the columns that travel on (evolve) with their field index, and the names of those dropped.
+
+    A header field without a name (often a trailing delimiter) cannot become a column: it is dropped
+    under evolve and discard alike, and quarantines the file under freeze like any unexpected column."""
+    if not unexpected:
+        return [], ()
+    shown = [name or f"(unnamed field {index + 1})" for index, name in unexpected]
+    policy = feed.schema_policy
+    if policy is SchemaPolicy.freeze:
+        raise BadFileError(
+            f"{origin}: the header has column(s) {', '.join(shown)} that feed {feed.name}'s contract does "
+            "not declare, and its schema_policy is freeze; add them to the feed's columns, or set "
+            "`schema_policy: discard` (drop them) or `schema_policy: evolve` (add them to the table)"
+        )
+    if policy is SchemaPolicy.discard:
+        return [], tuple(shown)
+    named = [(index, name) for index, name in unexpected if name]
+    taken = {c.name.casefold() for c in feed.columns}
+    names = identifiers([name for _, name in named], taken=taken)
+    added = [
+        (index, Column(name=column, type=ColumnType("string"), source=header))
+        for (index, header), column in zip(named, names, strict=True)
+    ]
+    return added, tuple(label for (_, name), label in zip(unexpected, shown, strict=True) if not name)
+
+
+def identifiers(headers: Iterable[str], taken: Iterable[str] = ()) -> list[str]:
+    """Header texts as unique, lowercase SQL identifiers: 'Order ID' -> order_id, 'customerEmail' ->
+    customer_email, '2nd line' -> col_2nd_line; repeats, and names in `taken`, get _2, _3."""
+    used = {name.casefold() for name in taken}
+    names: list[str] = []
+    for index, header in enumerate(headers, start=1):
+        text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", header.strip())
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+        text = re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_").lower()
+        text = text or f"column_{index}"
+        text = f"col_{text}" if text[0].isdigit() else text
+        name, n = text[:63], 2
+        while name in names or name in used:
+            name, n = f"{text[: 63 - len(str(n)) - 1]}_{n}", n + 1
+        names.append(name)
+    return names
 
 
 def _delimiter_hint(feed: Feed, header: list[str]) -> str:

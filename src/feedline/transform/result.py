@@ -14,7 +14,10 @@ class InvariantError(TerminalError):
 
 @dataclass(frozen=True)
 class TransformResult:
-    """Row counts and cost of one file's transform; `rows_in` always equals the other three row counts."""
+    """Row counts and cost of one file's transform; `rows_in` always equals the other three row counts.
+
+    `columns_dropped` names the file's columns the contract lacks that were left out (schema_policy
+    discard, or a header field without a name)."""
 
     rows_in: int
     rows_out: int
@@ -22,18 +25,20 @@ class TransformResult:
     duplicates_dropped: int
     bytes_in: int
     seconds: float
+    columns_dropped: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, int | float]:
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping (for XCom, the ledger, metrics)."""
-        return asdict(self)
+        return {**asdict(self), "columns_dropped": list(self.columns_dropped)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TransformResult:
         """Rebuild from `to_dict` output; unknown keys are ignored so older readers keep working."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in d.items() if k in known}
+        dropped = tuple(str(name) for name in values.pop("columns_dropped", ()))
         ints = {k: int(v) for k, v in values.items() if k != "seconds"}
-        return cls(**ints, seconds=float(values["seconds"]))
+        return cls(**ints, seconds=float(values["seconds"]), columns_dropped=dropped)
 
     @property
     def balanced(self) -> bool:

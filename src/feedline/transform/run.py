@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +14,17 @@ from feedline.errors import BadFileError, ContractError
 from feedline.transform.clean import ColumnRule, polars_type
 from feedline.transform.read import EXTRA, LINE, Layout, layout, not_utf8, readable, unclosed_quote
 from feedline.transform.result import InvariantError, TransformResult
+from feedline.transform.rules import row_checks
+
+log = logging.getLogger(__name__)
 
 PARTIAL = ".partial"
 RESERVED = ("_line", "_reason")
 REJECTED_ROW_GROUP = 10_000
 """Rejected rows are a few here and there, and each pins the read buffer it came from until its row group is
 written: small row groups keep that from adding ~250 MB on a 1 GB file."""
+CLEAN_ZSTD_LEVEL = 1
+"""zstd level 1 instead of polars' default 3: TODO measured figures."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,9 @@ def transform_file(feed: Feed, source: Path, clean_path: Path, rejected_path: Pa
         for path in outputs[:2]:
             path.parent.mkdir(parents=True, exist_ok=True)
         with readable(feed, source, clean_tmp.parent) as text:
-            counts = _stream(feed, layout(feed, text, source), clean_tmp, rejected_tmp, source)
+            lay = layout(feed, text, source)
+            _report_columns(feed, lay, source)
+            counts = _stream(feed, lay, clean_tmp, rejected_tmp, source)
         rows_out, rows_rejected = _parquet_rows(clean_tmp), _parquet_rows(rejected_tmp)
         result = TransformResult(
             rows_in=counts.rows_in,
@@ -64,6 +72,7 @@ def transform_file(feed: Feed, source: Path, clean_path: Path, rejected_path: Pa
             duplicates_dropped=counts.valid - rows_out,
             bytes_in=bytes_in,
             seconds=round(time.perf_counter() - started, 3),
+            columns_dropped=lay.dropped,
         )
         _check(feed, result, counts, source)
         clean_tmp.replace(clean_path)
@@ -82,6 +91,21 @@ def _check_names(feed: Feed) -> None:
             f"feed {feed.name}: column name(s) {', '.join(clashes)} are reserved by the transform "
             "(_line, _reason and names starting with '__'); rename them and set `source` to the header"
         )
+
+
+def _report_columns(feed: Feed, lay: Layout, source: Path) -> None:
+    """Log what the schema policy did with the header columns the contract lacks."""
+    if lay.dropped:
+        log.info(
+            "%s: dropped %d column(s) feed %s does not declare (schema_policy %s): %s",
+            source, len(lay.dropped), feed.name, feed.schema_policy, ", ".join(lay.dropped),
+        )  # fmt: skip
+    added = lay.columns[len(feed.columns) :]
+    if added:
+        log.info(
+            "%s: %d column(s) feed %s does not declare travel on as text (schema_policy evolve): %s",
+            source, len(added), feed.name, ", ".join(f"{c.header} -> {c.name}" for c in added),
+        )  # fmt: skip
 
 
 def _check(feed: Feed, result: TransformResult, counts: _Counts, source: Path) -> None:
@@ -128,9 +152,10 @@ def _align(per_column: list[list[list[pl.Expr]]]) -> list[list[pl.Expr]]:
 
 def _stream(feed: Feed, lay: Layout, clean_tmp: Path, rejected_tmp: Path, origin: Path) -> _Counts:
     """Build the plan — one scan shared by the clean sink, the rejected sink and the counts — and run it."""
-    rules = [ColumnRule.of(column, feed) for column in feed.columns]
+    columns = lay.columns
+    rules = [ColumnRule.of(column, feed) for column in columns]
     raws = [pl.col(lay.field(p)) for p in lay.positions]
-    names = [column.name for column in feed.columns]
+    names = [column.name for column in columns]
     plan = lay.scan(feed)
     plan = plan.with_columns(
         rule.trimmed(raw).alias(f"__t{i}") for i, (rule, raw) in enumerate(zip(rules, raws, strict=True))
@@ -145,15 +170,18 @@ def _stream(feed: Feed, lay: Layout, clean_tmp: Path, rejected_tmp: Path, origin
     for i, rule in enumerate(rules):
         present = pl.col(rule.column.name).is_not_null()
         ok.append(present | pl.col(f"__s{i}").is_null() if rule.column.nullable else present)
+    checks = row_checks(feed, columns)
+    ok.extend(~check.broken for check in checks)
     base = plan.select(LINE, EXTRA, *raws, *names, pl.all_horizontal(ok).alias("__ok"))
 
     valid = base.filter(pl.col("__ok")).select(
-        pl.col(name).cast(polars_type(column.type)) for name, column in zip(names, feed.columns, strict=True)
+        pl.col(name).cast(polars_type(column.type)) for name, column in zip(names, columns, strict=True)
     )
     if feed.primary_key:
         key = pl.col(feed.primary_key[0]) if len(feed.primary_key) == 1 else pl.struct(feed.primary_key)
         valid = valid.filter(key.is_first_distinct())
     reasons = [rule.reason(raw) for rule, raw in zip(rules, raws, strict=True)]
+    reasons.extend(check.reason for check in checks)
     reason = (
         pl.when(pl.col(EXTRA).is_not_null())
         .then(pl.lit(f"row has more than {lay.fields} fields"))
@@ -170,7 +198,7 @@ def _stream(feed: Feed, lay: Layout, clean_tmp: Path, rejected_tmp: Path, origin
         pl.len().alias("rows"), pl.col(LINE).max().alias("last"), pl.col("__ok").sum().alias("valid")
     )
     plans = [
-        valid.sink_parquet(clean_tmp, compression="zstd", lazy=True),
+        valid.sink_parquet(clean_tmp, compression="zstd", compression_level=CLEAN_ZSTD_LEVEL, lazy=True),
         rejected.sink_parquet(rejected_tmp, compression="zstd", row_group_size=REJECTED_ROW_GROUP, lazy=True),
         stats,
     ]

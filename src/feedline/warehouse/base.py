@@ -11,14 +11,17 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from feedline.contract import ColumnType, Feed
-from feedline.errors import FeedlineError, TerminalError, TransientError
+from feedline.errors import ContractError, FeedlineError, TerminalError, TransientError
+from feedline.quality.spec import SchemaPolicy
 from feedline.warehouse.dialect import (
     FILE_ID_COLUMN,
     LOADED_AT_COLUMN,
     ColumnDef,
     Dialect,
+    TableColumn,
     TableRef,
     check_file_id,
+    widens,
 )
 
 log = logging.getLogger(__name__)
@@ -162,7 +165,12 @@ class Warehouse(abc.ABC):
         """Create the feed's target table (contract columns + lineage) and its schema if missing."""
         self.create_if_missing(lambda tx: self._ensure_table(tx, feed))
 
-    def _ensure_table(self, tx: Tx, feed: Feed) -> None:
+    def _ensure_table(self, tx: Tx, feed: Feed, extra: Sequence[ColumnDef] = ()) -> None:
+        """Create the target table if missing, or check that it has the contract's columns; under
+        schema_policy evolve, bring it up to the contract and `extra` (the file's columns beyond it)."""
+        if feed.schema_policy is SchemaPolicy.evolve:
+            self._evolve_table(tx, feed, extra)
+            return
         d, ref = self.dialect, self.target(feed)
         tx.execute(d.list_columns(), [ref.schema, ref.name])
         existing = {str(row[0]).lower() for row in tx.fetchall()}
@@ -174,14 +182,76 @@ class Warehouse(abc.ABC):
                     "alter the table to match the contract (or point target.table at a new table)"
                 )
             return
-        columns = [
-            *contract_columns(feed),
+        self._create_table(tx, feed, contract_columns(feed))
+
+    def _create_table(self, tx: Tx, feed: Feed, columns: Sequence[ColumnDef]) -> None:
+        """The target table: `columns`, then the lineage columns."""
+        d, ref = self.dialect, self.target(feed)
+        lineage = [
             ColumnDef(FILE_ID_COLUMN, ColumnType("string")),
             ColumnDef(LOADED_AT_COLUMN, ColumnType("timestamp")),
         ]
         tx.execute(d.create_schema(ref.schema))
-        tx.execute(d.create_table(ref, columns))
+        tx.execute(d.create_table(ref, [*columns, *lineage]))
         log.info("Created table %s for feed %s", ref, feed.name)
+
+    def _evolve_table(self, tx: Tx, feed: Feed, extra: Sequence[ColumnDef]) -> None:
+        """schema_policy evolve, in the caller's transaction: create the table with the contract's and
+        the file's columns, or add those it lacks (nullable) and widen the types the contract widened.
+
+        A type change that is not a safe widening (see `widens`) is a `ContractError` naming the table,
+        the column and both types. A SQL type feedline never creates is left as it is."""
+        d, ref = self.dialect, self.target(feed)
+        tx.execute(d.list_column_types(), [ref.schema, ref.name])
+        existing = {str(row[0]).lower(): d.table_column(row) for row in tx.fetchall()}
+        wanted = [*contract_columns(feed), *extra]
+        if not existing:
+            self._create_table(tx, feed, wanted)
+            return
+        for column in wanted:
+            found = existing.get(column.name.lower())
+            if found is None:
+                tx.execute(d.add_column(ref, column))
+                log.info(
+                    "Added column %s %s to %s (feed %s, schema_policy evolve)",
+                    column.name, d.column_type(column.type), ref, feed.name,
+                )  # fmt: skip
+            elif self._must_widen(feed, found, column.type):
+                self._widen(tx, feed, found, column.type)
+
+    def _widen(self, tx: Tx, feed: Feed, found: TableColumn, wanted: ColumnType) -> None:
+        """ALTER the column's type where the dialect can inside the load's transaction; otherwise say
+        which statement to run by hand (Redshift lengthens a VARCHAR only outside a transaction)."""
+        d, ref = self.dialect, self.target(feed)
+        sql = d.alter_column_type(ref, found, wanted)
+        if not d.alters_types_in_transaction:
+            raise ContractError(
+                f"{feed.name}: column {found.name} of {ref} is {found.sql} and the contract now says "
+                f"{wanted}; {d.name} cannot change a column's type inside the load's transaction: run "
+                f"`{sql}` once, then replay the file"
+            )
+        tx.execute(sql)
+        log.info(
+            "Widened column %s of %s from %s to %s (feed %s, schema_policy evolve)",
+            found.name, ref, found.sql, d.column_type(wanted), feed.name,
+        )  # fmt: skip
+
+    def _must_widen(self, feed: Feed, found: TableColumn, wanted: ColumnType) -> bool:
+        """Whether a table column must change type to hold the contract's; raises `ContractError` when the
+        change would narrow it or is not lossless."""
+        if found.type is None:
+            return False
+        if found.type == wanted:
+            bound, limit = found.length, self.dialect.string_length
+            return wanted.name == "string" and bound is not None and (limit is None or bound < limit)
+        if widens(found.type, wanted):
+            return True
+        raise ContractError(
+            f"{feed.name}: column {found.name} of {self.target(feed)} is {found.sql} and the contract now "
+            f"says {wanted}, which is not a safe widening (schema_policy evolve widens int to "
+            "bigint or float, decimal(p,s) to one with at least as many integer digits and decimals, and any "
+            "type to string); put the contract's type back, or migrate the table's column yourself"
+        )
 
     def count_rows(self, feed: Feed) -> int:
         with self.transaction() as tx:

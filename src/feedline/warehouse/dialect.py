@@ -6,10 +6,10 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from feedline.contract import ColumnType, check_identifier
-from feedline.errors import TerminalError
+from feedline.errors import ContractError, TerminalError
 
 FILE_ID = re.compile(r"^[0-9a-f]{32}$")
 STAGING_SCHEMA = "feedline_staging"
@@ -55,6 +55,38 @@ class ColumnDef:
     name: str
     type: ColumnType
     nullable: bool = True
+
+
+@dataclass(frozen=True)
+class TableColumn:
+    """A column as the warehouse's catalog has it: `sql` is its type as reported (for messages), `type`
+    the logical type (None for a SQL type feedline never creates), `length` a VARCHAR's declared size."""
+
+    name: str
+    sql: str
+    type: ColumnType | None
+    length: int | None = None
+
+
+# Catalog type names (information_schema.columns.data_type, lowercased) of the types feedline creates.
+_CATALOG_TYPES = {
+    "integer": "int", "int4": "int", "bigint": "bigint", "int8": "bigint", "double": "float",
+    "double precision": "float", "float8": "float", "boolean": "bool", "bool": "bool", "date": "date",
+    "timestamp": "timestamp", "timestamp without time zone": "timestamp", "character varying": "string",
+    "varchar": "string", "text": "string",
+}  # fmt: skip
+
+
+def widens(old: ColumnType, new: ColumnType) -> bool:
+    """Whether every value of `old` is exactly a value of `new`: int to bigint or float, decimal(p,s) to
+    decimal(p',s') with p'-s' >= p-s and s' >= s, anything to string. (bigint to float is not: a double
+    holds integers exactly only up to 2**53.)"""
+    if new.name == "string" or (old.name, new.name) in (("int", "bigint"), ("int", "float")):
+        return True
+    if old.name == new.name == "decimal":
+        old_p, old_s, new_p, new_s = old.precision or 0, old.scale or 0, new.precision or 0, new.scale or 0
+        return new_p - new_s >= old_p - old_s and new_s >= old_s
+    return False
 
 
 class Dialect:
@@ -176,6 +208,66 @@ class Dialect:
             "SELECT column_name FROM information_schema.columns "
             f"WHERE table_schema = {self.param} AND table_name = {self.param}"
         )
+
+    # --- schema evolution ------------------------------------------------------------------------
+
+    # What ALTER TABLE can do: ADD COLUMN IF NOT EXISTS; change any type, or only lengthen a VARCHAR
+    # (Redshift); and whether ALTER COLUMN … TYPE may run inside the load's transaction (not on Redshift).
+    add_column_if_not_exists: ClassVar[bool] = True
+    alters_only_varchar_length: ClassVar[bool] = False
+    alters_types_in_transaction: ClassVar[bool] = True
+
+    def list_column_types(self) -> str:
+        """Columns of one table with their types, read by `table_column`; params: schema, table."""
+        return (
+            "SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale "
+            "FROM information_schema.columns "
+            f"WHERE table_schema = {self.param} AND table_name = {self.param}"
+        )
+
+    def table_column(self, row: Sequence[Any]) -> TableColumn:
+        """One `list_column_types` row."""
+        name, data_type, length, precision, scale = row[:5]
+        sql = str(data_type).lower()
+        ctype: ColumnType | None = None
+        if sql.startswith(("decimal", "numeric")):
+            if precision is not None:  # a bare NUMERIC has no bound: wider than any decimal(p,s)
+                ctype = ColumnType("decimal", int(precision), int(scale or 0))
+        elif sql in _CATALOG_TYPES:
+            ctype = ColumnType(_CATALOG_TYPES[sql])
+        size = None if length is None else int(length)
+        shown = str(data_type)
+        if size is not None:
+            shown += f"({size})"
+        elif ctype is not None and ctype.name == "decimal" and "(" not in shown:
+            shown += f"({ctype.precision},{ctype.scale})"
+        return TableColumn(str(name), shown, ctype, size)
+
+    @property
+    def string_length(self) -> int | None:
+        """The declared size of the type strings are created as; None when unbounded."""
+        match = re.search(r"\((\d+)\)", self.types["string"])
+        return int(match.group(1)) if match else None
+
+    def add_column(self, ref: TableRef, column: ColumnDef) -> str:
+        """Add a column, always nullable: the rows already in the table have no value for it. IF NOT
+        EXISTS (where the dialect has it): two loads adding the same column at once both succeed."""
+        name, sql_type = self.quote(column.name, "column name"), self.column_type(column.type)
+        exists = " IF NOT EXISTS" if self.add_column_if_not_exists else ""
+        return f"ALTER TABLE {self.table(ref)} ADD COLUMN{exists} {name} {sql_type}"
+
+    def alter_column_type(self, ref: TableRef, column: TableColumn, new: ColumnType) -> str:
+        """Change a column's type to a wider one (see `widens`); existing values are cast. A dialect that
+        only lengthens VARCHARs raises a `ContractError` saying how to migrate the column instead."""
+        name = self.quote(column.name, "column name")
+        if self.alters_only_varchar_length and not (column.type and column.type.name == new.name == "string"):
+            raise ContractError(
+                f"column {column.name} of {ref} is {column.sql} and the contract now says {new}, but "
+                f"{self.name} changes a column's type in place only to lengthen a VARCHAR: add a column of "
+                "the new type, copy the values into it, drop the old column and rename the new one (or "
+                "recreate the table), then replay the file"
+            )
+        return f"ALTER TABLE {self.table(ref)} ALTER COLUMN {name} TYPE {self.column_type(new)}"
 
     # --- the load --------------------------------------------------------------------------------
 

@@ -7,10 +7,11 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from feedline.contract import Feed, LoadMode
+from feedline.contract import ColumnType, Feed, LoadMode
 from feedline.errors import FeedlineError, QualityCheckError, TerminalError
 from feedline.ledger import TERMINAL, FileState, Ledger, utcnow
 from feedline.quality.checks import check_batch, record_results
+from feedline.quality.spec import SchemaPolicy
 from feedline.warehouse.dialect import ColumnDef, TableRef, check_file_id
 from feedline.warehouse.parquet import check_parquet, has_duplicate_keys
 
@@ -35,6 +36,7 @@ def load_file(
             log.info("File %s (%s) is already loaded; nothing to do", file_id, known.key)
             return LoadOutcome(known.rows_loaded or 0, already_loaded=True)
         check_parquet(feed, parquet)
+        extra = evolved_columns(feed, parquet)
         dedupe = bool(feed.primary_key) and has_duplicate_keys(parquet, feed.primary_key)
         with warehouse.transaction() as tx:
             entry = ledger.get(file_id, tx=tx, lock=True)
@@ -47,8 +49,10 @@ def load_file(
                 raise TerminalError(
                     f"file {file_id} ({entry.key}) is {entry.state}; replay it before loading"
                 )
-            warehouse._ensure_table(tx, feed)
-            rows = _publish(warehouse, tx, feed, file_id, parquet, metrics["clean_uri"], dedupe=dedupe)
+            warehouse._ensure_table(tx, feed, extra)
+            rows = _publish(
+                warehouse, tx, feed, file_id, parquet, metrics["clean_uri"], dedupe=dedupe, extra=extra
+            )
             check_batch(warehouse, tx, feed, file_id, rows)  # a failed `error` check rolls all back
             ledger.mark(file_id, FileState.loaded, tx=tx, rows_loaded=rows, **metrics)
     except FeedlineError as exc:
@@ -59,8 +63,39 @@ def load_file(
     return LoadOutcome(rows, already_loaded=False)
 
 
+def evolved_columns(feed: Feed, parquet: Path) -> list[ColumnDef]:
+    """schema_policy evolve: the clean file's columns beyond the contract, which the transform wrote as
+    nullable text, in file order; none under the other policies."""
+    if feed.schema_policy is not SchemaPolicy.evolve:
+        return []
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    known = {c.name for c in feed.columns}
+    extra = [f for f in pq.read_schema(parquet) if f.name not in known]
+    odd = [
+        f"{f.name} ({f.type})"
+        for f in extra
+        if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+    ]
+    if odd:
+        raise TerminalError(
+            f"{parquet.name}: column(s) {', '.join(odd)} are not in the contract and not text, so not "
+            "written by schema_policy evolve; transform the file again (feedline replay)"
+        )
+    return [ColumnDef(f.name, ColumnType("string")) for f in extra]
+
+
 def _publish(
-    warehouse: Warehouse, tx: Tx, feed: Feed, file_id: str, parquet: Path, clean_uri: str, *, dedupe: bool
+    warehouse: Warehouse,
+    tx: Tx,
+    feed: Feed,
+    file_id: str,
+    parquet: Path,
+    clean_uri: str,
+    *,
+    dedupe: bool,
+    extra: list[ColumnDef],
 ) -> int:
     """Put the file's rows into the target; returns how many.
 
@@ -70,7 +105,7 @@ def _publish(
     row of each key kept, the rows it replaces deleted, and the rest inserted from staging. Either way
     nothing is visible before the ledger mark commits with it."""
     d, target, mode = warehouse.dialect, warehouse.target(feed), feed.target.mode
-    columns = [ColumnDef(c.name, c.type, c.nullable) for c in feed.columns]
+    columns = [*(ColumnDef(c.name, c.type, c.nullable) for c in feed.columns), *extra]
     lineage = [file_id, utcnow()]
     key = list(feed.primary_key)
     if warehouse.bulk_publish and not dedupe:

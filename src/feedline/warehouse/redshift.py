@@ -62,6 +62,9 @@ class RedshiftDialect(PostgresDialect):
     ledger_index: ClassVar[bool] = False
     unlogged_staging: ClassVar[bool] = False
     staging_row_order: ClassVar[bool] = False
+    add_column_if_not_exists: ClassVar[bool] = False
+    alters_only_varchar_length: ClassVar[bool] = True
+    alters_types_in_transaction: ClassVar[bool] = False
 
     def lock_table(self, ref: TableRef) -> str:
         """Redshift's only lock: exclusive on the table until the transaction ends (blocks writers, and

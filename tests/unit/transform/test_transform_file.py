@@ -110,6 +110,7 @@ def test_header_only_gives_two_empty_outputs(run: Run) -> None:
         "duplicates_dropped": 0,
         "bytes_in": 8,
         "seconds": 0,
+        "columns_dropped": [],
     }
     assert out.clean.schema == pl.Schema({"id": pl.Int32, "name": pl.String})
     assert out.rejected.schema == pl.Schema(
