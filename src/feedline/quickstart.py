@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print("==> sample files: " + ", ".join(f"{k} {v}" for k, v in states.items()))
         report(stack)
         console.print(f"\nAirflow UI: [bold]{stack.url}[/]  login: admin / {stack.password()}")
+        console.print(f"Dashboard: [bold]{stack.url}/feedline/[/] (in the UI: Browse → Feeds)")
         console.print(f"Warehouse: {stack.project / 'data' / 'warehouse.duckdb'} (query it with duckdb)")
         console.print("Drop more CSV files into data/landing/orders/ and they are loaded within seconds.")
         if args.detach:

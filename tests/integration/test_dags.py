@@ -24,7 +24,7 @@ def _dagbag(folder: Path, monkeypatch: pytest.MonkeyPatch, project: Path):  # ty
 def test_every_dag_imports_without_errors(airflow_project: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     bag = _dagbag(airflow_project.project / "dags", monkeypatch, airflow_project.project)
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"feed_orders"}
+    assert set(bag.dag_ids) == {"feed_orders", "feedline_monitoring"}
     dag = bag.get_dag("feed_orders")
     assert {t.task_id for t in dag.tasks} == {
         "ingest.discover",
@@ -52,7 +52,7 @@ def test_invalid_feed_is_an_import_error_and_others_still_load(
     bad = bad.replace("type: decimal(12,2)", "type: decmial")
     project = make_project(tmp_path / "p", {"orders.yaml": GOOD, "invoices.yaml": bad})
     bag = _dagbag(project / "dags", monkeypatch, project)
-    assert set(bag.dag_ids) == {"feed_orders"}
+    assert set(bag.dag_ids) == {"feed_orders", "feedline_monitoring"}
     assert list(bag.import_errors) == [str(project / "dags" / "feed_contracts.py")]
     message = next(iter(bag.import_errors.values()))
     assert "invoices.yaml: columns.amount.type: 'decmial' is not a type; did you mean 'decimal'?" in message

@@ -23,6 +23,7 @@ from airflow.sdk import (
     task_group,
 )
 
+from feedline.airflow.monitoring_dag import deadline_alerts
 from feedline.airflow.notify import on_failure_callbacks, on_success_callbacks
 from feedline.contract import Feed, FeedSet, Trigger, load_feeds
 from feedline.errors import ContractError
@@ -211,6 +212,7 @@ def build_dag(feed: Feed, settings: Settings | None = None) -> DAG:
         default_args=_default_args(feed),
         # One message per successful run, so a DAG callback (run by the dag-processor), not a task one.
         on_success_callback=on_success_callbacks(feed) or None,
+        deadline=deadline_alerts(feed) or None,  # sla.loaded_within_minutes
         tags=["feedline", f"feed:{feed.name}", feed.schedule.trigger.value],
         doc_md=_doc(feed),
     ) as dag:
@@ -234,20 +236,26 @@ def build_dag(feed: Feed, settings: Settings | None = None) -> DAG:
         @task(task_id="transform", map_index_template="{{ file_key }}")
         def transform(ref: dict[str, Any]) -> dict[str, Any]:
             """Clean one file to Parquet; bad rows go to quarantine with their reason."""
+            from feedline.airflow import lineage
             from feedline.airflow.connections import task_pipeline
 
-            return dict(
+            result = dict(
                 _guard(feed, settings, ref, "transform", lambda: task_pipeline(feed, settings).transform(ref))
             )
+            lineage.emit_transform(feed, settings, ref, result)
+            return result
 
         @task(task_id="load", pool=pool, map_index_template="{{ file_key }}")
         def load(ref: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
             """Load one file and mark it loaded in the same transaction."""
+            from feedline.airflow import lineage
             from feedline.airflow.connections import task_pipeline
 
-            return dict(
+            loaded = dict(
                 _guard(feed, settings, ref, "load", lambda: task_pipeline(feed, settings).load(ref, result))
             )
+            lineage.emit_load(feed, settings, ref, result, loaded)
+            return loaded
 
         @task_group(group_id="process")
         def process(ref: dict[str, Any]) -> None:

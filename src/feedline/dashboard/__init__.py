@@ -1,0 +1,1 @@
+"""The feeds dashboard served inside the Airflow UI: a FastAPI app, its data and static page."""
