@@ -141,28 +141,46 @@ def _faults(records: list[dict[str, Any]]) -> tuple[str, list[str]]:
     catalog = _module("fault_catalog", REPO / "tests" / "faults" / "catalog.py")
     if catalog is None:
         return "", []
-    seen: dict[str, list[dict[str, Any]]] = {}
-    for r in records:
-        if r["section"] == "faults":
-            seen.setdefault(r["name"], []).append(r)
     faults = list(catalog.FAULTS)
-    missing = [f.name for f in faults if f.name not in seen]
+    seen = {
+        f.name: [r for r in records if r["section"] == "faults" and r["name"].startswith(f.test)]
+        for f in faults
+    }
+    missing = [f.name for f in faults if not seen[f.name]]
     lines = [
         "## Fault injection",
         "",
         f"{len(faults)} faults injected into real processes (`tests/faults/`). After recovery every test "
-        "asserts that the target table holds exactly the expected rows, every ledger entry is terminal, "
-        "and no staging table or partial object is left.",
+        f"asserts: {catalog.AFTER_RECOVERY}.",
         "",
-        "| fault | injected | recovery | asserted | observed |",
-        "|---|---|---|---|---|",
+        "| fault | injected | recovery | asserted |",
+        "|---|---|---|---|",
     ]
     for fault in faults:
-        observed = "; ".join(_cell(r.get("observed", "")) for r in seen.get(fault.name, [])) or "—"
         lines.append(
-            f"| `{fault.name}` | {_cell(fault.fault)} | {_cell(fault.recovery)} | {_cell(fault.outcome)} | "
-            f"{observed} |"
+            f"| **{_cell(fault.name)}** | {_cell(fault.injected)} | {_cell(fault.recovery)} | "
+            f"{_cell(fault.outcome)} |"
         )
+    lines += [
+        "",
+        "### `feedline status` after each fault",
+        "",
+        "What `feedline status --files` says about every file once the fault suite's recovery is over "
+        "(recorded by the tests from the ledger):",
+        "",
+    ]
+    for fault in faults:
+        lines.append(f"**{fault.name}** (`{fault.test.rpartition('::')[2]}`)")
+        lines.append("")
+        for record in seen[fault.name]:
+            variant = record["name"].removeprefix(fault.test)
+            statuses = record.get("status") or []
+            shown = statuses[:3] + (
+                [f"… and {len(statuses) - 3} more, all loaded"] if len(statuses) > 3 else []
+            )
+            for line in shown:
+                lines.append(f"- {variant + ' ' if variant else ''}{_cell(line)}")
+        lines.append("")
     return "\n".join(lines) + "\n", missing
 
 

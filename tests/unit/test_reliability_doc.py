@@ -28,5 +28,5 @@ def test_every_case_and_fault_is_documented() -> None:
     catalog = REPO / "tests" / "faults" / "catalog.py"
     if catalog.exists():
         faults = _load("fault_catalog_doc", catalog)
-        stale += [f.name for f in faults.FAULTS if f"| `{f.name}`" not in doc]  # type: ignore[attr-defined]
+        stale += [f.name for f in faults.FAULTS if f"| **{f.name}**" not in doc]  # type: ignore[attr-defined]
     assert not stale, f"docs/reliability.md is stale; run scripts/reliability_doc.py (missing: {stale})"
