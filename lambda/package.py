@@ -33,7 +33,16 @@ PYTHON_VERSION = "3.12"
 ARCHES = {"arm64": "aarch64-manylinux2014", "x86_64": "x86_64-manylinux2014"}
 DEPENDENCIES = ("polars", "pydantic", "pyyaml")
 """What contract, storage and transform import at module level; their own dependencies come along."""
-FEEDLINE_PARTS = ("__init__.py", "errors.py", "contract.py", "settings.py", "storage", "transform", "quality")
+FEEDLINE_PARTS = (
+    "__init__.py",
+    "errors.py",
+    "contract.py",
+    "settings.py",
+    "storage",
+    "transform",
+    "quality/__init__.py",
+    "quality/spec.py",
+)
 PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
 """Imported lazily by the S3 storage and provided by the Lambda python runtime."""
 ZIPPED_LIMIT = 50 * 1024**2
@@ -168,7 +177,7 @@ def add_feedline(root: Path) -> None:
         if source.is_dir():
             shutil.copytree(source, package / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
-            package.mkdir(exist_ok=True)
+            (package / part).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, package / part)
     shutil.copy2(LAMBDA / "handler.py", root / "handler.py")
     check_imports(root)
