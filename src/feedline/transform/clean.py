@@ -24,7 +24,7 @@ def decimal_pattern(ctype: ColumnType) -> str:
     Values with more decimals than the scale are rejected rather than rounded (trailing zeros are fine):
     an amount silently changed by the load is worse than a rejected row someone can fix. Digits are ASCII
     ([0-9], not Unicode's \\d): the decimal cast refuses other digits anyway, and polars compiles the regex
-    for every streamed batch, where `\\d{1,10}` over Unicode cost ~1 M instructions a time.
+    for every streamed batch, where Unicode's `\\d{1,10}` took millions of instructions each time.
     """
     scale = ctype.scale or 0
     digits = (ctype.precision or 0) - scale
