@@ -65,7 +65,12 @@ def test_the_zip_holds_the_handler_and_no_more_than_it_needs(lambda_build: Lambd
         "settings.py",
         "storage",
         "transform",
+        "quality",
         "__pycache__",
+    }
+    assert {n for n in names if n.startswith("feedline/quality/") and n.endswith(".py")} == {
+        "feedline/quality/__init__.py",
+        "feedline/quality/spec.py",
     }
     assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
     assert [i.filename for i in infos] == sorted(i.filename for i in infos)
