@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from feedline.stack import Stack, free_port
+from airflow_home import STACK
+from feedline.stack import Stack
 from lambda_support import LambdaBuild, LambdaEmulator, build_lambda, runtime_env
-from support import make_project
 
 
 @pytest.fixture(scope="session")
-def airflow_project(test_base: Path) -> Iterator[Stack]:
-    """A migrated Airflow metadata DB and config whose dags folder is a throwaway project's."""
-    project = make_project(test_base / "project")
-    stack = Stack(project=project, home=Path(os.environ["AIRFLOW_HOME"]), port=free_port(), parallelism=2)
-    stack.configure()
-    stack.migrate()
-    os.environ["FEEDLINE_HOME"] = str(project)
-    yield stack
-    stack.stop()
+def airflow_project() -> Iterator[Stack]:
+    """The test process's Airflow deployment (configured in tests/conftest.py), its metadata DB migrated."""
+    STACK.migrate()
+    os.environ["FEEDLINE_HOME"] = str(STACK.project)
+    yield STACK
+    STACK.stop()
 
 
 @pytest.fixture(scope="module")
