@@ -297,6 +297,12 @@ class Dialect:
             f"HAVING count(*) > 1) AS dupes WHERE {same} AND {tbl}.{order} < dupes.keep"
         ]
 
+    def delete_join_guard(self, key: Sequence[ColumnDef]) -> tuple[str, str] | None:
+        """Statements around an upsert's `delete_matching` that keep its join off a plan which is cheap
+        to read but ruinous to delete through: (before, whose one param is the staged row count; after).
+        None where the backend needs none (see PostgresDialect)."""
+        return None
+
     def delete_matching(self, target: TableRef, staging: TableRef, key: Sequence[str]) -> str:
         """Delete the target rows whose key is in staging (the portable half of an upsert)."""
         tgt, stg = self.table(target), self.table(staging)

@@ -110,10 +110,9 @@ def _publish(
     key = list(feed.primary_key)
     if warehouse.bulk_publish and not dedupe:
         if mode is LoadMode.upsert:
-            keys = _stage(
-                warehouse, tx, feed, file_id, [c for c in columns if c.name in key], parquet, clean_uri
-            )
-            tx.execute(d.delete_matching(target, keys, key))
+            key_columns = [c for c in columns if c.name in key]
+            keys = _stage(warehouse, tx, feed, file_id, key_columns, parquet, clean_uri)
+            _delete_replaced(tx, target, keys, key_columns, _file_rows(parquet))
             tx.execute(d.drop_table(keys))
         elif mode is LoadMode.replace:
             tx.execute(d.delete_all(target))
@@ -125,12 +124,29 @@ def _publish(
             tx.execute(sql)
     rows = int(tx.scalar(d.count(staging)))
     if mode is LoadMode.upsert:
-        tx.execute(d.delete_matching(target, staging, key))
+        _delete_replaced(tx, target, staging, [c for c in columns if c.name in key], rows)
     elif mode is LoadMode.replace:
         tx.execute(d.delete_all(target))
     tx.execute(d.insert_from_staging(target, staging, names), lineage)
     tx.execute(d.drop_table(staging))
     return rows
+
+
+def _delete_replaced(tx: Tx, target: TableRef, staging: TableRef, key: list[ColumnDef], rows: int) -> None:
+    """Delete the target rows whose key is among the `rows` staged, inside the dialect's join guard."""
+    d = tx.dialect
+    guard = d.delete_join_guard(key)
+    if guard is not None:
+        tx.execute(guard[0], [rows])
+    tx.execute(d.delete_matching(target, staging, [c.name for c in key]))
+    if guard is not None:
+        tx.execute(guard[1])
+
+
+def _file_rows(parquet: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.read_metadata(parquet).num_rows)
 
 
 def _stage(

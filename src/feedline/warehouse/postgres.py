@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 # SQLSTATEs that name a bad warehouse URL, user or database: retrying cannot help.
 _BAD_CONFIG = {"28000": "check the user", "28P01": "check the password", "3D000": "check the database name"}
 _BAD_CONFIG_TEXT = ("password authentication failed", "does not exist", "no pg_hba.conf entry")
+# duplicate_schema, duplicate_table, duplicate_object: what CREATE … IF NOT EXISTS raises when another
+# session creates the same object at the same moment.
+_DUPLICATE_OBJECT = frozenset({"42P06", "42P07", "42710"})
 # What to do about an error caused by the data or the table (SQLSTATE → advice).
 _ADVICE = {
     "22001": "a value is longer than its column allows: widen the table's column to match the contract",
@@ -42,6 +45,13 @@ _ADVICE = {
 }
 
 
+# A hash join's bytes per inner row beyond its key columns: tuple headers, the row's ctid (DELETE … USING
+# carries it), and its bucket pointer (8 bytes per bucket, up to two buckets per row).
+_HASH_ENTRY_BYTES = 56
+# Bytes a key column of each type takes in a hash-join tuple; strings guessed at 32.
+_KEY_WIDTH = {"int": 4, "bigint": 8, "float": 8, "bool": 1, "date": 4, "timestamp": 8, "decimal": 16}
+
+
 class PostgresDialect(Dialect):
     name: ClassVar[str] = "postgresql"
     param: ClassVar[str] = "%s"
@@ -56,6 +66,30 @@ class PostgresDialect(Dialect):
         """Binary COPY from the client; FREEZE only into a table created in the same transaction."""
         options = "FORMAT binary, FREEZE" if freeze else "FORMAT binary"
         return f"COPY {self.table(ref)} ({self.columns(columns)}) FROM STDIN ({options})"
+
+    # Whether an upsert's DELETE is kept off a hash join that would spill (False on Redshift).
+    guards_delete_join: ClassVar[bool] = True
+
+    def delete_join_guard(self, key: Sequence[ColumnDef]) -> tuple[str, str] | None:
+        """Forbid the hash join (SET LOCAL, this DELETE only) when the staged keys' hash table would not
+        fit in one batch (work_mem times hash_mem_multiplier).
+
+        Past that, PostgreSQL joins in batches and the DELETE sweeps the target once per batch: each
+        page is dirtied, written back and, after a checkpoint, logged in full once per batch. The planner
+        prices the join, not that, and picks it once the target has statistics (autovacuum analyses a
+        table soon after a large load): a 10 M-row full-replacement upsert went to 8 batches, 1.5 M
+        full-page images instead of 0.19 M, and its DELETE took 2.6 times as long as by merge join
+        (docs/benchmarks.md, Loads). The merge join deletes in one pass, in key order. Batches that fit
+        keep the planner's choice."""
+        if not self.guards_delete_join:
+            return None
+        per_key = _HASH_ENTRY_BYTES + sum(_KEY_WIDTH.get(c.type.name, 32) for c in key)
+        return (
+            "SELECT set_config('enable_hashjoin', 'off', true) "
+            f"WHERE {self.param}::bigint * {per_key} > pg_size_bytes(current_setting('work_mem')) "
+            "* coalesce(current_setting('hash_mem_multiplier', true), '1')::float8",  # PostgreSQL 13+
+            "SET LOCAL enable_hashjoin TO DEFAULT",
+        )
 
 
 class PostgresWarehouse(Warehouse):
@@ -198,8 +232,11 @@ class PostgresWarehouse(Warehouse):
             return TerminalError(f"{prefix}: {detail}; {advice} (FEEDLINE_WAREHOUSE)")
         if self._is_transient(exc):
             return TransientError(f"{prefix}: {detail}; the transaction rolled back, retrying may succeed")
-        if isinstance(exc, e.UniqueViolation) and (exc.diag.constraint_name or "").startswith("pg_"):
-            # Two sessions created the same schema or table at once: the retry finds it there.
+        if state in _DUPLICATE_OBJECT or (
+            isinstance(exc, e.UniqueViolation) and (exc.diag.constraint_name or "").startswith("pg_")
+        ):
+            # Two sessions created the same schema or table at once (feedline creates them IF NOT EXISTS):
+            # the retry finds it there.
             return TransientError(f"{prefix}: {detail} (a concurrent CREATE); retrying will find it")
         advice = _ADVICE.get(state, "fix the file or the table")
         if state in _ADVICE or isinstance(

@@ -62,6 +62,7 @@ class RedshiftDialect(PostgresDialect):
     ledger_index: ClassVar[bool] = False
     unlogged_staging: ClassVar[bool] = False
     staging_row_order: ClassVar[bool] = False
+    guards_delete_join: ClassVar[bool] = False  # no enable_hashjoin: Redshift plans its own joins
     add_column_if_not_exists: ClassVar[bool] = False
     alters_only_varchar_length: ClassVar[bool] = True
     alters_types_in_transaction: ClassVar[bool] = False

@@ -1,0 +1,195 @@
+"""PostgreSQL's upsert on the real server: a batch of keys too large for one hash batch is deleted by merge
+join (the guard around the DELETE), a small one keeps the planner's choice, and the rows, the ledger and
+staging come out as with any other upsert. Redshift and DuckDB have no guard."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clean_files import load, make_feed, row, select, staging_tables, target, write_parquet
+
+from feedline.contract import ColumnType
+from feedline.ledger import FileState, Ledger
+from feedline.storage.base import ObjectInfo
+from feedline.warehouse.base import Tx
+from feedline.warehouse.dialect import ColumnDef
+from feedline.warehouse.duckdb import DuckDBDialect
+from feedline.warehouse.postgres import PostgresDialect, PostgresWarehouse
+from feedline.warehouse.redshift import RedshiftDialect
+from warehouses import TEST_ROLE, RedshiftOnPostgres
+
+# PostgreSQL's smallest work_mem: 64 kB times hash_mem_multiplier 2 holds ~2,000 bigint keys in one batch.
+TINY_WORK_MEM = "64kB"
+KEY = [ColumnDef("id", ColumnType("bigint"), nullable=False)]
+
+
+class Observed(PostgresWarehouse):
+    """Records, for each DELETE … USING from the target, the plan the server has for it at that moment and
+    the enable_hashjoin in force, then the setting after the guard restored it."""
+
+    def __init__(self, dsn: str, **kwargs: Any) -> None:
+        super().__init__(dsn, **kwargs)
+        self.plans: list[str] = []
+        self.hash_join: list[str] = []
+        self.statements: list[str] = []
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        with super().transaction() as tx:
+            execute = tx.execute
+
+            def observed(sql: str, params: Any = ()) -> None:
+                self.statements.append(sql)
+                deleting = sql.startswith('DELETE FROM "public"."orders" USING')
+                if deleting:
+                    execute(f"EXPLAIN {sql}", params)
+                    self.plans.append("\n".join(str(r[0]) for r in tx.fetchall()))
+                execute(sql, params)
+                if deleting or sql.startswith("SET LOCAL enable_hashjoin"):
+                    self.hash_join.append(str(tx.scalar("SHOW enable_hashjoin")))
+
+            tx.execute = observed  # type: ignore[method-assign]
+            yield tx
+
+
+def register(warehouse: PostgresWarehouse, n: int) -> str:
+    ledger = Ledger(warehouse)
+    entry = ledger.register("orders", [ObjectInfo(f"file{n}.csv", n, 0.0, f"sha256:{n:064x}")]).new[0]
+    ledger.mark(entry.file_id, FileState.transforming)
+    ledger.mark(entry.file_id, FileState.loading)
+    return entry.file_id
+
+
+def rows(ids: range, name: str, repeat: int | None = None) -> list[dict[str, Any]]:
+    """One row per id named `name`; with `repeat`, that id once more first, named 'stale' (the load keeps
+    the last row of a repeated key)."""
+    out = [row(i, name) for i in ids]
+    return out if repeat is None else [row(repeat, "stale"), *out]
+
+
+@pytest.fixture
+def seeded(postgres_url: str, tmp_path: Path) -> Callable[..., Observed]:
+    """A warehouse whose target holds ids 1..5000 named 'old', ANALYZEd as autovacuum leaves a table after
+    a large load (the statistics are what make the planner pick a hash join for the DELETE)."""
+
+    def make(work_mem: str) -> Observed:
+        wh = Observed(postgres_url, lock_timeout=10, work_mem=work_mem)
+        Ledger(wh).ensure()
+        load(
+            wh,
+            make_feed("upsert"),
+            register(wh, 1),
+            write_parquet(tmp_path / "old.parquet", rows(range(1, 5001), "old")),
+        )
+        with wh.transaction() as tx:
+            tx.execute(f"ANALYZE {target(wh)}")
+        wh.plans.clear()
+        wh.hash_join.clear()
+        return wh
+
+    return make
+
+
+def names_by_id(wh: PostgresWarehouse) -> dict[int, str]:
+    return {int(r[0]): str(r[1]) for r in select(wh, f"SELECT id, name FROM {target(wh)}")}
+
+
+@pytest.mark.parametrize(
+    "repeat", [None, 4000], ids=["unique keys: key staging", "a repeated key: full staging"]
+)
+def test_a_batch_too_large_for_one_hash_batch_is_deleted_by_merge_join(
+    seeded: Callable[..., Observed], tmp_path: Path, repeat: int | None
+) -> None:
+    wh = seeded(TINY_WORK_MEM)
+    feed = make_feed("upsert")
+    file_id = register(wh, 2)
+    parquet = write_parquet(tmp_path / "new.parquet", rows(range(2501, 7501), "new", repeat))
+
+    assert load(wh, feed, file_id, parquet).rows_loaded == 5000
+
+    [plan] = wh.plans
+    assert "Merge Join" in plan and "Hash Join" not in plan, plan
+    assert wh.hash_join == ["off", "on"]  # off for the DELETE, back to the session's value after it
+    names = names_by_id(wh)
+    assert len(names) == 7500
+    assert {i: names[i] for i in (1, 2500, 2501, 4000, 5000, 7500)} == {
+        1: "old",
+        2500: "old",
+        2501: "new",
+        4000: "new",
+        5000: "new",
+        7500: "new",
+    }
+    assert select(wh, f"SELECT count(*) FROM {target(wh)} WHERE _feedline_file_id = '{file_id}'") == [(5000,)]
+    entry = Ledger(wh).get(file_id)
+    assert entry is not None and (entry.state, entry.rows_loaded) == (FileState.loaded, 5000)
+    assert staging_tables(wh) == []
+
+
+def test_without_the_guard_the_same_delete_would_be_a_spilling_hash_join(
+    seeded: Callable[..., Observed], tmp_path: Path
+) -> None:
+    """What the guard prevents: with the statistics and work_mem above, PostgreSQL plans a hash join."""
+    wh = seeded(TINY_WORK_MEM)
+    file_id = register(wh, 2)
+    parquet = write_parquet(tmp_path / "new.parquet", rows(range(2501, 7501), "new"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(PostgresDialect, "guards_delete_join", False)
+        load(wh, make_feed("upsert"), file_id, parquet)
+    [plan] = wh.plans
+    assert "Hash Join" in plan, plan
+    assert len(names_by_id(wh)) == 7500
+
+
+def test_a_batch_that_fits_one_hash_batch_keeps_the_planners_choice(
+    seeded: Callable[..., Observed], tmp_path: Path
+) -> None:
+    wh = seeded("64MB")
+    file_id = register(wh, 2)
+    parquet = write_parquet(tmp_path / "new.parquet", rows(range(4901, 5101), "new"))
+
+    assert load(wh, make_feed("upsert"), file_id, parquet).rows_loaded == 200
+
+    [plan] = wh.plans
+    assert "Hash Join" in plan, plan
+    assert wh.hash_join == ["on", "on"]
+    names = names_by_id(wh)
+    assert (len(names), names[4900], names[4901], names[5100]) == (5100, "old", "new", "new")
+
+
+def test_the_guard_compares_the_staged_keys_with_the_servers_hash_memory(postgres_url: str) -> None:
+    before, after = PostgresDialect().delete_join_guard(KEY) or ("", "")
+    wh = PostgresWarehouse(postgres_url, work_mem="1MB")  # 2 MB of hash memory: ~32,000 keys of 64 bytes
+    for staged, expected in ((32_000, "on"), (33_000, "off")):
+        with wh.transaction() as tx:
+            tx.execute(before, [staged])
+            assert tx.scalar("SHOW enable_hashjoin") == expected
+            tx.execute(after)
+            assert tx.scalar("SHOW enable_hashjoin") == "on"
+
+
+def test_redshift_and_duckdb_have_no_guard(postgres_url: str, tmp_path: Path) -> None:
+    assert RedshiftDialect().delete_join_guard(KEY) is None
+    assert DuckDBDialect().delete_join_guard(KEY) is None
+    redshift = RedshiftOnPostgres(postgres_url, iam_role=TEST_ROLE)
+    Ledger(redshift).ensure()
+    seen: list[str] = []
+    execute = Tx.execute
+
+    def recording(self: Tx, sql: str, params: Any = ()) -> None:
+        seen.append(sql)
+        execute(self, sql, params)
+
+    feed = make_feed("upsert")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Tx, "execute", recording)
+        for n, ids in ((1, range(1, 4)), (2, range(2, 6))):
+            parquet = write_parquet(tmp_path / f"{n}.parquet", rows(ids, f"v{n}"))
+            load(redshift, feed, register(redshift, n), parquet)
+    assert any(s.startswith("DELETE FROM") for s in seen)
+    assert not [s for s in seen if "enable_hashjoin" in s]
+    assert names_by_id(redshift) == {1: "v1", 2: "v2", 3: "v2", 4: "v2", 5: "v2"}
