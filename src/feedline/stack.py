@@ -1,6 +1,9 @@
 """A project-local Airflow 3 deployment: config, metadata DB, the four components, started and stopped by PID.
 
 `make run` drives it through `python -m feedline.quickstart`; the end-to-end tests start the same stack.
+By default it runs the LocalExecutor on SQLite; `executor="celery"` runs the CeleryExecutor instead, with
+Airflow's metadata and the warehouse on PostgreSQL, Redis as the broker and Celery workers started and
+stopped with the rest (see `feedline.stack_celery` and docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -17,7 +20,11 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
+
+from feedline.stack_celery import CELERY_SECTIONS, LOCAL_SETTINGS, WORKER_ENV, CeleryOptions
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
@@ -26,7 +33,7 @@ CONFIG_TEMPLATE = """\
 [core]
 dags_folder = {dags}
 load_examples = False
-executor = LocalExecutor
+executor = {executor}
 parallelism = {parallelism}
 max_active_tasks_per_dag = {parallelism}
 dags_are_paused_at_creation = False
@@ -35,10 +42,10 @@ execution_api_server_url = http://127.0.0.1:{port}/execution/
 auth_manager = airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
 simple_auth_manager_users = admin:admin
 simple_auth_manager_passwords_file = {home}/simple_auth_manager_passwords.json.generated
-
+{core_extra}
 [database]
-sql_alchemy_conn = sqlite:///{home}/airflow.db
-
+sql_alchemy_conn = {sql_alchemy_conn}
+{database_extra}
 [api]
 host = 127.0.0.1
 port = {port}
@@ -67,7 +74,60 @@ capacity = 100
 
 [webserver]
 expose_config = False
+{extra_sections}"""
+
+
+#: Imported by the scheduler before it forks its LocalExecutor workers: every task process is a fork of a
+#: worker, so it starts with them loaded instead of importing them again (~0.3 CPU-s a task, see
+#: docs/benchmarks.md, Latency). Third-party only: each task imports feedline itself, so a code change
+#: reaches the next task without a restart.
+TASK_LIBRARIES = (
+    "polars",
+    "duckdb",
+    "pyarrow",
+    "pyarrow.compute",
+    "pyarrow.parquet",
+    "airflow.dag_processing.dagbag",  # the task runner parses the DAG file with it
+    "airflow.sdk.definitions.decorators",  # @task and @task_group in the DAG file
+    "airflow.providers.standard.decorators.python",
+)
+PRELOAD_SETTINGS = """\
+\"\"\"Written by feedline (feedline.stack): the scheduler imports the task libraries just before it
+forks its LocalExecutor workers, so that task processes (forks of the workers) start with them loaded.\"\"\"
+
+import os
+import sys
+
+__all__: list[str] = []  # Airflow copies every public name of this module into airflow.settings
+
+if sys.argv[1:2] == ["scheduler"]:
+    _pending = list({modules!r})
+
+    def _preload() -> None:  # at the first fork: Airflow is initialised by then, not while this runs
+        import importlib
+
+        while _pending:
+            try:
+                importlib.import_module(_pending.pop(0))
+            except Exception:  # a missing library costs its import in each task, nothing else
+                pass
+
+    os.register_at_fork(before=_preload)
 """
+#: Files up to this many bytes are loaded by their run's discover task instead of two tasks of their own
+#: (FEEDLINE_INLINE_MAX_BYTES, see feedline.airflow.dag_factory); the environment can override it.
+INLINE_MAX_BYTES = 8_000_000
+
+
+class Executor(StrEnum):
+    """Where a stack's tasks run: LocalExecutor processes of the scheduler, or Celery workers."""
+
+    local = "local"
+    celery = "celery"
+
+    @property
+    def airflow_name(self) -> str:
+        return "CeleryExecutor" if self is Executor.celery else "LocalExecutor"
 
 
 def free_port() -> int:
@@ -109,6 +169,14 @@ class Stack:
     port: int = 8080
     parallelism: int = 4
     env_extra: dict[str, str] = field(default_factory=dict)
+    executor: Executor = Executor.local
+    celery: CeleryOptions = field(default_factory=CeleryOptions)
+    #: Slots of the `feedline_warehouse` pool every warehouse-writing task takes: 1 serialises them, as
+    #: DuckDB needs; PostgreSQL accepts more (see docs/benchmarks.md, Burst).
+    warehouse_slots: int = 1
+
+    def __post_init__(self) -> None:
+        self.executor = Executor(self.executor)
 
     @property
     def venv_bin(self) -> Path:
@@ -126,6 +194,24 @@ class Stack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def services_file(self) -> Path:
+        """What a Celery stack set up outside its home (databases, broker), for any process to clean up."""
+        return self.home / "celery.json"
+
+    def services(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self.services_file.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    @property
+    def broker_url(self) -> str:
+        db = self.services().get("broker_db")
+        if db is None:
+            raise RuntimeError(f"{self.home}: not configured for Celery; run configure() first")
+        return f"{self.celery.redis.rstrip('/')}/{db}"
+
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
@@ -135,6 +221,10 @@ class Stack:
             PATH=f"{self.venv_bin}{os.pathsep}{env.get('PATH', '')}",
             PYTHONUNBUFFERED="1",
         )
+        if warehouse := self.services().get("warehouse"):
+            env["FEEDLINE_WAREHOUSE"] = warehouse  # the stack's own PostgreSQL warehouse
+        if self.executor is Executor.local:
+            env.setdefault("FEEDLINE_INLINE_MAX_BYTES", str(INLINE_MAX_BYTES))
         env.update(self.env_extra)
         for name in [k for k in env if k.startswith("AIRFLOW__")]:
             env.pop(name)  # the config file is the one source of truth for every process
@@ -158,10 +248,65 @@ class Stack:
             }
             secrets_file.write_text(json.dumps(keys))
             secrets_file.chmod(0o600)
+        if self.executor is Executor.celery:
+            backend = self._configure_celery()
+        else:
+            backend = {
+                "sql_alchemy_conn": f"sqlite:///{self.home}/airflow.db",
+                "core_extra": "",
+                "database_extra": "",
+                "extra_sections": "",
+            }
+            (self.home / "config").mkdir(exist_ok=True)
+            settings = PRELOAD_SETTINGS.format(modules=TASK_LIBRARIES)
+            (self.home / "config" / "airflow_local_settings.py").write_text(settings)
         config = CONFIG_TEMPLATE.format(
-            dags=self.project / "dags", home=self.home, port=self.port, parallelism=self.parallelism, **keys
+            dags=self.project / "dags",
+            home=self.home,
+            port=self.port,
+            parallelism=self.parallelism,
+            executor=self.executor.airflow_name,
+            **backend,
+            **keys,
         )
         (self.home / "airflow.cfg").write_text(config)
+
+    def _configure_celery(self) -> dict[str, str]:
+        """Create the PostgreSQL databases and claim a Redis database; the config lines that use them.
+
+        The warehouse is PostgreSQL too (a database of its own) unless FEEDLINE_WAREHOUSE or
+        FEEDLINE_WAREHOUSE_CONN_ID is given: DuckDB admits one writing process, and Celery workers are
+        many processes, possibly on many machines. Task results go to Redis, not to a `db+postgresql`
+        backend: with celery 5.7 and the celery provider 3.26 the scheduler cannot read a failed task's
+        result from the database backend and exits (docs/deploy.md)."""
+        from feedline.stack_celery import claim_broker_db, database_names, ensure_database, sqlalchemy_url
+
+        metadata_db, warehouse_db = database_names(self.home)
+        metadata = ensure_database(self.celery.postgres, metadata_db)
+        given = {**os.environ, **self.env_extra}
+        warehouse = None
+        if not (given.get("FEEDLINE_WAREHOUSE") or given.get("FEEDLINE_WAREHOUSE_CONN_ID")):
+            warehouse = ensure_database(self.celery.postgres, warehouse_db)
+        broker_db = claim_broker_db(self.celery.redis, self.home)
+        services = {"broker_db": broker_db, "metadata": metadata, "warehouse": warehouse}
+        self.services_file.write_text(json.dumps(services, indent=2))
+        (self.home / "config").mkdir(exist_ok=True)
+        (self.home / "config" / "airflow_local_settings.py").write_text(LOCAL_SETTINGS)
+        return {
+            "sql_alchemy_conn": sqlalchemy_url(metadata),
+            # psycopg 3 serves the async engine too (Airflow would otherwise pick asyncpg); several
+            # processes share the machine's PostgreSQL (max_connections 100 by default).
+            "database_extra": (
+                f"sql_alchemy_conn_async = {sqlalchemy_url(metadata)}\n"
+                "sql_alchemy_pool_size = 3\nsql_alchemy_max_overflow = 5\n"
+            ),
+            "core_extra": "hostname_callable = feedline.stack_celery.worker_hostname\n",
+            "extra_sections": CELERY_SECTIONS.format(
+                broker_url=self.broker_url,
+                result_backend=self.broker_url,
+                concurrency=self.celery.concurrency,
+            ),
+        }
 
     def airflow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -182,7 +327,8 @@ class Stack:
             "with create_session() as s:\n"
             "    if not s.query(Connection).filter_by(conn_id='fs_default').first():\n"
             "        s.add(Connection(conn_id='fs_default', conn_type='fs', extra='{\"path\": \"/\"}'))\n"
-            "Pool.create_or_update_pool('feedline_warehouse', slots=1, include_deferred=False,\n"
+            f"Pool.create_or_update_pool('feedline_warehouse', slots={self.warehouse_slots},\n"
+            "    include_deferred=False,\n"
             "    description='Serializes feedline warehouse writes (DuckDB admits one writing process)')\n"
         )
         subprocess.run(
@@ -196,10 +342,30 @@ class Stack:
 
     # --- processes -----------------------------------------------------------------------------------
 
+    def components(self) -> list[str]:
+        """The processes this stack runs: Airflow's four components, then any Celery workers."""
+        workers = self.celery.worker_names() if self.executor is Executor.celery else []
+        return [*COMPONENTS, *workers]
+
+    def _command(self, name: str) -> tuple[list[str], dict[str, str]]:
+        """The command line and environment of one component."""
+        airflow, env = str(self.venv_bin / "airflow"), self.env()
+        if name == "api-server":
+            return [airflow, name, "--port", str(self.port), "--host", "127.0.0.1"], env
+        if name in COMPONENTS:
+            return [airflow, name], env
+        env[WORKER_ENV] = name
+        # Logs go to the shared base_log_folder, which the API server reads; two workers on one machine
+        # would also fight over the log server's port.
+        args = ["celery", "worker", "--concurrency", str(self.celery.concurrency)]
+        args += ["--celery-hostname", f"{name}@%h", "--skip-serve-logs", "--without-gossip"]
+        return [airflow, *args, "--without-mingle"], env
+
     def pids(self) -> dict[str, int]:
-        """The components this stack started that are still alive."""
+        """The components this stack started that are still alive (any it ever started, by PID file)."""
         alive: dict[str, int] = {}
-        for name in COMPONENTS:
+        found = sorted(p.stem for p in self.pid_dir.glob("*.pid")) if self.pid_dir.exists() else []
+        for name in dict.fromkeys([*self.components(), *found]):
             pid_file = self.pid_dir / f"{name}.pid"
             if not pid_file.exists():
                 continue
@@ -217,16 +383,14 @@ class Stack:
         running = self.pids()
         if "api-server" not in running and _port_open(self.port):
             raise RuntimeError(f"port {self.port} is already in use; set FEEDLINE_PORT to a free port")
-        for name in COMPONENTS:
+        for name in self.components():
             if name in running:
                 continue
-            args = [str(self.venv_bin / "airflow"), name]
-            if name == "api-server":
-                args += ["--port", str(self.port), "--host", "127.0.0.1"]
+            args, env = self._command(name)
             with open(self.log_dir / f"{name}.log", "ab") as log:
                 proc = subprocess.Popen(
                     args,
-                    env=self.env(),
+                    env=env,
                     cwd=self.project,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -244,20 +408,48 @@ class Stack:
         return {name: str(part.get("status")) for name, part in body.items() if isinstance(part, dict)}
 
     def wait_healthy(self, timeout: float = 240) -> None:
+        """Wait until the API reports every component healthy and every Celery worker answers a ping."""
         wanted = {"metadatabase", "scheduler", "triggerer", "dag_processor"}
         deadline = time.monotonic() + timeout
         status: dict[str, str] = {}
         while time.monotonic() < deadline:
             status = self.health()
             if status and all(status.get(name) == "healthy" for name in wanted):
+                if self.executor is Executor.celery:
+                    self._wait_workers(deadline - time.monotonic())
                 return
-            dead = [name for name in COMPONENTS if name not in self.pids()]
+            dead = [name for name in self.components() if name not in self.pids()]
             if dead:
                 raise RuntimeError(f"{', '.join(dead)} exited; see {self.log_dir}/<component>.log")
             time.sleep(2)
         raise TimeoutError(
             f"Airflow not healthy after {timeout:.0f}s: {status or 'API not answering'}; see {self.log_dir}"
         )
+
+    def _wait_workers(self, timeout: float) -> None:
+        from feedline.stack_celery import wait_workers
+
+        names = self.celery.worker_names()
+        wait_workers(
+            self.broker_url, names, max(timeout, 5), lambda: [n for n in names if n not in self.pids()]
+        )
+
+    def destroy(self) -> None:
+        """Stop the stack and remove what a Celery stack created outside its home: the metadata and
+        warehouse databases, and its claim on (and contents of) its Redis database."""
+        from feedline.stack_celery import database_names, drop_database, release_broker_db
+
+        self.stop()
+        services = self.services()
+        if not services:
+            return
+        if services.get("broker_db") is not None:
+            release_broker_db(self.celery.redis, int(services["broker_db"]), self.home)
+        metadata_db, warehouse_db = database_names(self.home)
+        drop_database(self.celery.postgres, metadata_db)
+        if services.get("warehouse"):
+            drop_database(self.celery.postgres, warehouse_db)
+        self.services_file.unlink(missing_ok=True)
 
     def stop(self, timeout: float = 30) -> list[str]:
         """Stop every component this stack started (its whole process group), by PID."""
@@ -312,6 +504,8 @@ def project_stack(project: Path | None = None) -> Stack:
         home=home,
         port=int(os.environ.get("FEEDLINE_PORT", "8080")),
         parallelism=int(os.environ.get("FEEDLINE_PARALLELISM", "4")),
+        executor=Executor(os.environ.get("FEEDLINE_EXECUTOR") or "local"),
+        celery=CeleryOptions(workers=int(os.environ.get("FEEDLINE_CELERY_WORKERS", "2"))),
     )
 
 
@@ -322,10 +516,14 @@ def main(argv: list[str] | None = None) -> int:
         stopped = stack.stop()
         print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
         return 0
+    if args[:1] == ["destroy"]:
+        stack.destroy()
+        print(f"stopped {stack.home} and removed its Celery databases and broker claim, if any")
+        return 0
     if args[:1] == ["status"]:
         print(json.dumps({"pids": stack.pids(), "health": stack.health()}, indent=2))
         return 0
-    print("usage: python -m feedline.stack stop|status", file=sys.stderr)
+    print("usage: python -m feedline.stack stop|status|destroy", file=sys.stderr)
     return 2
 
 

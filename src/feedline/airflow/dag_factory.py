@@ -1,5 +1,7 @@
 """Generate one Airflow DAG per feed contract: ingest → process (mapped per file) → post_process, cleanup.
 
+With FEEDLINE_INLINE_MAX_BYTES set, ingest loads the small files itself and maps only the others.
+
 Parsing stays cheap: this module imports only the contract and the Airflow SDK; task bodies import
 the pipeline (polars, duckdb, boto3) when they run.
 """
@@ -7,6 +9,7 @@ the pipeline (polars, duckdb, boto3) when they run.
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,10 +35,32 @@ from feedline.settings import Settings
 #: Pool serializing warehouse writes (DuckDB admits one writing process); override with FEEDLINE_POOL.
 DEFAULT_POOL = "feedline_warehouse"
 START = datetime(2024, 1, 1)
+#: How long a sensor-mode run of a feed without a sweep waits for a file before it sweeps anyway.
+SENSOR_WAIT = timedelta(minutes=30)
 
 
 def warehouse_pool() -> str:
     return os.environ.get("FEEDLINE_POOL", DEFAULT_POOL) or "default_pool"
+
+
+#: Files up to this many bytes are transformed and loaded by the run's discover task itself (unset or 0:
+#: never). `feedline.stack` (`make run`) sets it: see docs/benchmarks.md, Latency.
+INLINE_ENV = "FEEDLINE_INLINE_MAX_BYTES"
+#: How long one discover task keeps loading files inline before it leaves the rest to per-file tasks.
+INLINE_BUDGET_SECONDS = 30.0
+
+
+def inline_max_bytes() -> int:
+    """The inline size limit. For a small file, the work is tens of milliseconds while each task process
+    costs about a CPU-second and a scheduler round trip: two per-file tasks triple its latency."""
+    raw = os.environ.get(INLINE_ENV, "").strip()
+    try:
+        return max(int(raw or 0), 0)
+    except ValueError:
+        raise ContractError(
+            f"{INLINE_ENV}={raw!r} is not a number of bytes; set it to e.g. 8000000, or 0 to load every "
+            "file in tasks of its own"
+        ) from None
 
 
 def _default_args(feed: Feed) -> dict[str, Any]:
@@ -71,7 +96,8 @@ def _doc(feed: Feed) -> str:
 
 
 def _schedule(feed: Feed, settings: Settings) -> Any:
-    """Sensor mode: every minute. Watcher mode: the landing asset's events, or-ed with the cron sweep."""
+    """Sensor mode: a run every minute (one at a time, its sensor waiting up to a sweep period).
+    Watcher mode: the landing asset's events, or-ed with the cron sweep."""
     sweep = CronTriggerTimetable(feed.schedule.sweep, timezone="UTC") if feed.schedule.sweep else None
     if feed.schedule.trigger is Trigger.sensor:
         return CronTriggerTimetable("* * * * *", timezone="UTC")
@@ -122,13 +148,28 @@ def _s3_events_asset(settings: Settings) -> Asset:
     )
 
 
+def sensor_wait(feed: Feed) -> float:
+    """Seconds a sensor-mode run waits for a file before it sweeps anyway: one period of the feed's
+    sweep cron, else `SENSOR_WAIT`. Waiting deferred costs no worker slot, while each timeout costs a
+    resumed sensor and a sweep (discover, report, archive): with a 55 s wait that was four task
+    processes a minute for a feed where nothing lands (docs/benchmarks.md, Sensing)."""
+    if not feed.schedule.sweep:
+        return SENSOR_WAIT.total_seconds()
+    from croniter import croniter
+
+    fires = croniter(feed.schedule.sweep, START)
+    first: datetime = fires.get_next(datetime)
+    second: datetime = fires.get_next(datetime)
+    return max((second - first).total_seconds(), 60.0)
+
+
 def _sensor(feed: Feed, settings: Settings) -> Any:
     """A deferrable sensor waiting for the feed's files: no worker slot held while it waits."""
     common: dict[str, Any] = {
         "task_id": "wait_for_file",
         "deferrable": True,
         "poke_interval": feed.schedule.poll_seconds,
-        "timeout": 55,
+        "timeout": sensor_wait(feed),
         "soft_fail": True,
         "retries": 0,
     }
@@ -181,6 +222,72 @@ def _guard(feed: Feed, settings: Settings, ref: dict[str, Any], step: str, fn: A
         raise
 
 
+def _load_inline(
+    feed: Feed, settings: Settings, pipeline: Any, refs: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Transform and load the small files of `refs` here, one after the other, within a time budget;
+    return (loaded, left to the per-file tasks).
+
+    Every ledger state is recorded as in the per-file tasks, and the load and its `loaded` mark still
+    commit together. A file that raises anything is left untouched by any decision: its own tasks take
+    it over and retry, quarantine, notify and fail the run exactly as for any other file.
+    """
+    limit = inline_max_bytes()
+    if not limit:
+        return [], refs
+    deadline = time.monotonic() + INLINE_BUDGET_SECONDS
+    done: list[dict[str, Any]] = []
+    left: list[dict[str, Any]] = []
+    for ref in refs:
+        if int(ref["size"]) > limit or time.monotonic() > deadline:
+            left.append(ref)
+            continue
+        try:
+            result = pipeline.transform(ref)
+            loaded = pipeline.load(ref, result)
+        except Exception as exc:
+            print(f"{ref['key']}: not loaded here ({type(exc).__name__}: {exc}); its own tasks take it over")
+            left.append(ref)
+            continue
+        done.append({"ref": ref, "result": dict(result), "loaded": dict(loaded)})
+    _record_inline(feed, settings, pipeline, done)
+    return [d["ref"] for d in done], left
+
+
+def _record_inline(feed: Feed, settings: Settings, pipeline: Any, done: list[dict[str, Any]]) -> None:
+    """The lineage and file metrics the per-file tasks would have sent for the files loaded inline."""
+    if not done:
+        return
+    from airflow.sdk import get_current_context
+
+    from feedline.airflow import lineage
+    from feedline.metrics import Origin, emit, make_sinks
+    from feedline.metrics.events import loaded, transformed
+
+    for item in done:
+        lineage.emit_transform(feed, settings, item["ref"], item["result"])
+        lineage.emit_load(feed, settings, item["ref"], item["result"], item["loaded"])
+    try:
+        ti = get_current_context()["ti"]
+        metrics = []
+        for item in done:
+            ref, entry = item["ref"], pipeline.ledger.get(item["ref"]["file_id"])
+            origin = Origin(
+                feed=feed.name, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, file_id=ref["file_id"]
+            )
+            metrics += transformed(origin, item["result"], ref.get("size"))
+            metrics += loaded(
+                origin,
+                int(item["loaded"].get("rows_loaded") or 0),
+                item["loaded"].get("seconds"),
+                landed_at=entry.detected_at if entry else None,
+                loaded_at=entry.loaded_at if entry else None,
+            )
+        emit(metrics, make_sinks(settings, warehouse=pipeline.warehouse, aws_conn_id=settings.aws_conn_id))
+    except Exception as exc:  # metrics never fail a task
+        print(f"feedline metrics: the inline files' metrics were not recorded ({type(exc).__name__}: {exc})")
+
+
 def _crashed(refs: list[dict[str, Any]]) -> dict[str, str]:
     """{file_id: step} for this run's per-file tasks that ended `failed`: their ledger entry says in
     flight only if the task process died before it could record anything (map index i is refs[i])."""
@@ -221,13 +328,21 @@ def build_dag(feed: Feed, settings: Settings | None = None) -> DAG:
 
             @task(task_id="discover", pool=pool, trigger_rule=TriggerRule.NONE_FAILED)
             def discover() -> list[dict[str, Any]]:
-                """Register new complete files in the ledger; return every unfinished file of the feed."""
+                """Register new complete files in the ledger, load the small ones right here (when
+                FEEDLINE_INLINE_MAX_BYTES is set) and return the other unfinished files of the feed."""
+                from airflow.sdk import get_current_context
+
                 from feedline.airflow.connections import task_pipeline
 
-                found = task_pipeline(feed, settings).discover()
+                pipeline = task_pipeline(feed, settings)
+                found = pipeline.discover()
                 known = f"{found.new} new, {found.redelivered} already known"
                 print(f"{len(found.refs)} file(s) to process ({known})")
-                return found.refs
+                inline, left = _load_inline(feed, settings, pipeline, found.refs)
+                if inline:
+                    print(f"{len(inline)} loaded here, {len(left)} left to per-file tasks")
+                    get_current_context()["ti"].xcom_push(key="inline", value=inline)
+                return left
 
             refs = discover()
             if wait is not None:
@@ -267,10 +382,14 @@ def build_dag(feed: Feed, settings: Settings | None = None) -> DAG:
 
             @task(task_id="report", pool=pool, trigger_rule=TriggerRule.ALL_DONE)
             def report(refs: list[dict[str, Any]]) -> dict[str, Any]:
-                """The fate of every file of this run, from the ledger."""
+                """The fate of every file of this run (loaded by discover or by its own tasks), from the
+                ledger."""
+                from airflow.sdk import get_current_context
+
                 from feedline.airflow.connections import task_pipeline
 
-                summary = task_pipeline(feed, settings).summarize(refs)
+                inline = get_current_context()["ti"].xcom_pull(task_ids="ingest.discover", key="inline")
+                summary = task_pipeline(feed, settings).summarize([*(inline or []), *refs])
                 for key, fate in summary["files"].items():
                     print(
                         f"{key}: {fate['state']} rows_loaded={fate['rows_loaded']} "

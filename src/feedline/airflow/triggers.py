@@ -12,13 +12,24 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from feedline.storage.base import in_hidden_dir, is_ignored, match_key
 
+_MARGIN = 0.01  # seconds past a file's settle time, so that the next scan counts it complete
+
 
 def scan_complete(directory: str, pattern: str, settle_seconds: float) -> dict[str, tuple[int, int]]:
     """Map each complete matching file (relative key) to (size, mtime_ns); cheap: no hashing.
 
     A file is complete once its mtime is `settle_seconds` old; temporary and hidden names never are.
     """
+    return scan(directory, pattern, settle_seconds)[0]
+
+
+def scan(
+    directory: str, pattern: str, settle_seconds: float
+) -> tuple[dict[str, tuple[int, int]], float | None]:
+    """`scan_complete`'s files, and the seconds until the next matching file still settling completes
+    (None when none is), so the trigger can look again exactly then instead of a poll later."""
     found: dict[str, tuple[int, int]] = {}
+    settles_in: float | None = None
     now = time.time()
     for root, dirs, files in os.walk(directory):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
@@ -31,9 +42,14 @@ def scan_complete(directory: str, pattern: str, settle_seconds: float) -> dict[s
                 stat = os.stat(path)
             except FileNotFoundError:
                 continue
-            if now - stat.st_mtime >= settle_seconds:
+            age = now - stat.st_mtime
+            if age >= settle_seconds:
                 found[key] = (stat.st_size, stat.st_mtime_ns)
-    return found
+            else:
+                settles_in = min(
+                    settle_seconds - age, settles_in if settles_in is not None else settle_seconds
+                )
+    return found, settles_in
 
 
 class LocalFolderTrigger(BaseEventTrigger):
@@ -67,9 +83,10 @@ class LocalFolderTrigger(BaseEventTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         seen: dict[str, tuple[int, int]] = {}
         while True:
+            settles_in: float | None = None
             try:
-                current = await asyncio.to_thread(
-                    scan_complete, self.directory, self.pattern, self.settle_seconds
+                current, settles_in = await asyncio.to_thread(
+                    scan, self.directory, self.pattern, self.settle_seconds
                 )
             except OSError as exc:
                 self.log.warning(
@@ -81,4 +98,6 @@ class LocalFolderTrigger(BaseEventTrigger):
             if fresh:
                 self.log.info("%d new file(s) in %s: %s", len(fresh), self.directory, ", ".join(fresh[:10]))
                 yield TriggerEvent({"directory": self.directory, "keys": fresh[:100], "count": len(fresh)})
-            await asyncio.sleep(self.poll_seconds)
+            # A file seen while settling is announced the moment it is complete, not up to a poll later.
+            wait = self.poll_seconds if settles_in is None else min(self.poll_seconds, settles_in + _MARGIN)
+            await asyncio.sleep(wait)
