@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/load.py [--rows 10000000] [--backends duckdb,postgres] [--repeat 1] [--steps]
                                    [--pg-server shared|stock|tuned] [--pg-set name=value ...] [--no-analyze]
+                                   [--no-delete-guard]
 
 Two clean Parquet files typed like the orders contract's transform output are generated once (cached in
 bench/out/): ids 1..N, and ids from 0.9 N + 1 (a tenth overlap). Raw paths: DuckDB `CREATE TABLE AS
@@ -397,8 +398,14 @@ def main() -> None:
                         help="PostgreSQL: do not ANALYZE the target before each load")  # fmt: skip
     parser.add_argument("--pg-set", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting of the private cluster (repeatable)")  # fmt: skip
+    parser.add_argument("--no-delete-guard", action="store_true",
+                        help="PostgreSQL: the planner picks the upsert DELETE's join")  # fmt: skip
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "src"))
+    if args.no_delete_guard:
+        from feedline.warehouse.postgres import PostgresDialect
+
+        PostgresDialect.guards_delete_join = False
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: the private cluster is removed
     settings = pg_settings(args.pg_server, args.pg_set)
     print(machine(), flush=True)
