@@ -11,6 +11,7 @@ bench/burst.py's exactly-once check.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import sys
@@ -41,8 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--rows", type=int, default=20)
     parser.add_argument("--warehouse", choices=("duckdb", "postgres"), default="duckdb")
+    parser.add_argument("--no-session", action="store_true",
+                        help="a connection per transaction (no warehouse sessions)")  # fmt: skip
     args = parser.parse_args(argv)
 
+    from feedline.airflow.dag_factory import INLINE_SESSION_SECONDS
     from feedline.contract import load_feed
     from feedline.pipeline import FeedPipeline
     from feedline.settings import Settings
@@ -59,19 +63,29 @@ def main(argv: list[str] | None = None) -> int:
         burst = write_files(landing / ".staging", "burst-floor", args.files, args.rows, 0, 0)
         for path in burst.paths:
             os.replace(age(path), landing / path.name)
-        print(f"==> {len(burst.paths)} files, {burst.rows:,} rows; {args.warehouse} warehouse", flush=True)
+        sessions = "a connection per transaction" if args.no_session else "warehouse sessions"
+        print(
+            f"==> {len(burst.paths)} files, {burst.rows:,} rows; {args.warehouse} warehouse, {sessions}",
+            flush=True,
+        )
 
         spent = {"discover": 0.0, "transform": 0.0, "load": 0.0, "archive": 0.0}
         started = time.monotonic()
         refs = pipeline.discover().refs
         spent["discover"] = time.monotonic() - started
+        session, release_at = contextlib.ExitStack(), 0.0
         for ref in refs:
+            if not args.no_session and time.monotonic() >= release_at:  # as the DAG's inline loop does
+                session.close()
+                session.enter_context(pipeline.warehouse.session())
+                release_at = time.monotonic() + INLINE_SESSION_SECONDS
             mark = time.monotonic()
             result = pipeline.transform(ref)
             middle = time.monotonic()
             pipeline.load(ref, result)
             spent["transform"] += middle - mark
             spent["load"] += time.monotonic() - middle
+        session.close()
         mark = time.monotonic()
         pipeline.archive()
         spent["archive"] = time.monotonic() - mark

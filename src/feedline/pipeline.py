@@ -331,8 +331,11 @@ class FeedPipeline:
 
         moved = {"archived": 0, "quarantined": 0}
         archive, quarantine = self.area("archive"), self.area("quarantine")
-        for obj in self.source.list(self.feed.source.pattern):
-            entry = self.ledger.get(file_id_of(self.feed.name, obj.key, obj.identity, obj.size))
+        listed = list(self.source.list(self.feed.source.pattern))
+        with self.warehouse.session():  # one connection for the lookups, not one each
+            ids = [file_id_of(self.feed.name, obj.key, obj.identity, obj.size) for obj in listed]
+            entries = [(obj, self.ledger.get(file_id)) for obj, file_id in zip(listed, ids, strict=True)]
+        for obj, entry in entries:
             if entry is None:
                 continue
             try:

@@ -31,7 +31,7 @@ class Fault:
 FAULTS: list[Fault] = [
     Fault(
         name="Worker killed in the middle of a transform",
-        injected="SIGKILL to the Airflow task process transforming a 1.5 M-row file (found among the "
+        injected="SIGKILL to the Airflow task process transforming a 3 M-row file (found among the "
         "stack's scheduler descendants by its title `airflow worker -- <task instance id>`)",
         recovery="Airflow retries the transform task (feed retries: 2, 1 s delay); the retry marks the "
         "file `transforming` again and redoes the whole transform",

@@ -46,8 +46,11 @@ def warehouse_pool() -> str:
 #: Files up to this many bytes are transformed and loaded by the run's discover task itself (unset or 0:
 #: never). `feedline.stack` (`make run`) sets it: see docs/benchmarks.md, Latency.
 INLINE_ENV = "FEEDLINE_INLINE_MAX_BYTES"
-#: How long one discover task keeps loading files inline before it leaves the rest to per-file tasks.
-INLINE_BUDGET_SECONDS = 30.0
+#: How long one discover task keeps loading files inline before it leaves the rest to per-file tasks
+#: (which load a small file several times slower: this bounds the task, not the burst's time).
+INLINE_BUDGET_SECONDS = 600.0
+#: How long the inline loop keeps the warehouse open between two releases (DuckDB: its write lock).
+INLINE_SESSION_SECONDS = 2.0
 
 
 def inline_max_bytes() -> int:
@@ -237,19 +240,24 @@ def _load_inline(
         return [], refs
     deadline = time.monotonic() + INLINE_BUDGET_SECONDS
     done: list[dict[str, Any]] = []
-    left: list[dict[str, Any]] = []
-    for ref in refs:
-        if int(ref["size"]) > limit or time.monotonic() > deadline:
-            left.append(ref)
-            continue
-        try:
-            result = pipeline.transform(ref)
-            loaded = pipeline.load(ref, result)
-        except Exception as exc:
-            print(f"{ref['key']}: not loaded here ({type(exc).__name__}: {exc}); its own tasks take it over")
-            left.append(ref)
-            continue
-        done.append({"ref": ref, "result": dict(result), "loaded": dict(loaded)})
+    left: list[dict[str, Any]] = [ref for ref in refs if int(ref["size"]) > limit]
+    small = [ref for ref in refs if int(ref["size"]) <= limit]
+    while small and time.monotonic() < deadline:
+        # One warehouse session for a few seconds of files, then a release so others get the lock.
+        release_at = time.monotonic() + INLINE_SESSION_SECONDS
+        with pipeline.warehouse.session():
+            while small and time.monotonic() < min(release_at, deadline):
+                ref = small.pop(0)
+                try:
+                    result = pipeline.transform(ref)
+                    loaded = pipeline.load(ref, result)
+                except Exception as exc:
+                    why = f"{type(exc).__name__}: {exc}"
+                    print(f"{ref['key']}: not loaded here ({why}); its own tasks take it over")
+                    left.append(ref)
+                    continue
+                done.append({"ref": ref, "result": dict(result), "loaded": dict(loaded)})
+    left += small
     _record_inline(feed, settings, pipeline, done)
     return [d["ref"] for d in done], left
 

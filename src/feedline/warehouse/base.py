@@ -122,12 +122,24 @@ class Warehouse(abc.ABC):
         """Release held resources; connections are per operation, so usually nothing to do."""
         return None
 
+    def _release(self, conn: Any, failed: bool) -> None:
+        """Done with a transaction's connection: close it (a backend holding one for a session keeps it)."""
+        conn.close()
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Transactions inside share what they can of one connection (DuckDBWarehouse keeps its file open,
+        and so its write lock, until the session ends); elsewhere each transaction connects as usual.
+        Each transaction still commits or rolls back on its own."""
+        yield
+
     # --- transactions ----------------------------------------------------------------------------
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         """A short transaction: commit on normal exit, roll back on any exception."""
         conn = self._open()
+        failed = True
         try:
             try:
                 yield Tx(self._cursor(conn), self.translate_error, self.dialect)
@@ -139,8 +151,9 @@ class Warehouse(abc.ABC):
             except Exception as exc:
                 _rollback_quietly(conn)
                 raise self.translate_error(exc) from exc
+            failed = False
         finally:
-            conn.close()
+            self._release(conn, failed)
 
     # --- tables ----------------------------------------------------------------------------------
 
