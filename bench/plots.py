@@ -25,7 +25,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
-STAGE_COLORS = ["#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b"]
+STAGE_COLORS = ["#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b", "#041f45"]
 WIDTH, HEIGHT = 760, 380
 LEFT, RIGHT, TOP, BOTTOM = 70, 20, 40, 50
 FONT = "font-family='DejaVu Sans, sans-serif'"
@@ -154,7 +154,7 @@ def cdf_svg(series: dict[str, list[float]], targets: dict[str, float]) -> str:
         parts.append(f"<polyline points='{' '.join(points)}' fill='none' stroke='{color}' stroke-width='2'/>")
         p50, p95 = statistics.median(values), values[min(n - 1, max(0, round(0.95 * n + 0.5) - 1))]
         legend.append((f"{label}: n={n}, p50 {p50:.1f} s, p95 {p95:.1f} s, max {values[-1]:.1f} s", color))
-    parts += _legend(legend, LEFT + plot_w * 0.42, TOP + plot_h * 0.55)
+    parts += _legend(legend, LEFT + 12, TOP + 20)  # top left: every curve is still at 0 there
     return _svg(parts)
 
 

@@ -32,8 +32,10 @@ def test_every_dag_imports_without_errors(airflow_project: Stack, monkeypatch: p
         "process.load",
         "post_process.report",
         "post_process.archive",
+        "post_process.next_run",  # watcher mode: asks for another run when a run took its limit
         "cleanup",
     }
+    assert [o.name for o in dag.get_task("post_process.next_run").outlets] == ["feedline_orders_landing"]
     assert dag.max_active_runs == 1
     transform = dag.get_task("process.transform")
     assert transform.retries == 3

@@ -153,3 +153,47 @@ def test_sensor_mode_waits_in_a_deferrable_sensor_then_loads(project: Path) -> N
         assert _query(project, "select count(*) from orders") == [(written[0],)]
     finally:
         feeds.write_text(original)
+
+
+def _next_run_events() -> list[tuple[str, str]]:
+    """(asset name, source run id) of the asset events the feed DAG's `next_run` task emitted."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(
+            select(AssetModel.name, AssetEvent.source_run_id)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetEvent.source_dag_id == "feed_orders")
+            .where(AssetEvent.source_task_id == "post_process.next_run")
+        )
+        return [(str(name), str(run_id)) for name, run_id in rows]
+
+
+def test_a_run_that_took_its_limit_asks_for_another_and_the_next_one_does_not(project: Path) -> None:
+    feed_file = project / "feeds" / "orders.yaml"
+    original = feed_file.read_text()
+    feed_file.write_text(original + "max_files_per_run: 2\n")
+    try:
+        landing = project / "data" / "landing" / "orders"
+        landing.mkdir(parents=True)
+        for n in range(3):
+            write_orders_csv(landing / f"f{n}.csv", rows=50, seed=30 + n, start_id=1 + 1_000 * n)
+            age(landing / f"f{n}.csv", seconds=60 - n)  # f0 is the oldest: taken first
+        before = _next_run_events()
+
+        first = _dag(project).test()
+        assert first.state == "success"
+        states = dict(_query(project, "select key, state from feedline_audit.files"))
+        assert states == {"f0.csv": "loaded", "f1.csv": "loaded", "f2.csv": "detected"}
+        assert first.get_task_instance("post_process.next_run").state == "success"
+        assert _next_run_events() == [*before, ("feedline_orders_landing", first.run_id)]
+
+        second = _dag(project).test()
+        assert second.state == "success"
+        assert {s for (s,) in _query(project, "select state from feedline_audit.files")} == {"loaded"}
+        assert second.get_task_instance("post_process.next_run").state == "skipped"
+        assert _next_run_events() == [*before, ("feedline_orders_landing", first.run_id)]
+    finally:
+        feed_file.write_text(original)

@@ -98,13 +98,19 @@ def _doc(feed: Feed) -> str:
     )
 
 
-def _schedule(feed: Feed, settings: Settings) -> Any:
+def _landing_asset(feed: Feed, settings: Settings) -> Asset | None:
+    """The asset whose events start the feed's runs (watcher mode), None in sensor mode."""
+    if feed.schedule.trigger is Trigger.sensor:
+        return None
+    return _s3_events_asset(settings) if feed.source.is_s3 else _folder_asset(feed, settings)
+
+
+def _schedule(feed: Feed, asset: Asset | None) -> Any:
     """Sensor mode: a run every minute (one at a time, its sensor waiting up to a sweep period).
     Watcher mode: the landing asset's events, or-ed with the cron sweep."""
-    sweep = CronTriggerTimetable(feed.schedule.sweep, timezone="UTC") if feed.schedule.sweep else None
-    if feed.schedule.trigger is Trigger.sensor:
+    if asset is None:
         return CronTriggerTimetable("* * * * *", timezone="UTC")
-    asset = _s3_events_asset(settings) if feed.source.is_s3 else _folder_asset(feed, settings)
+    sweep = CronTriggerTimetable(feed.schedule.sweep, timezone="UTC") if feed.schedule.sweep else None
     return AssetOrTimeSchedule(timetable=sweep, assets=asset) if sweep else asset
 
 
@@ -316,11 +322,12 @@ def build_dag(feed: Feed, settings: Settings | None = None) -> DAG:
     """The DAG `feed_<name>` for one feed."""
     settings = settings or Settings.from_env()
     pool = warehouse_pool()
+    landing = _landing_asset(feed, settings)
 
     with DAG(
         dag_id=feed.dag_id,
         description=feed.description or f"feedline feed {feed.name}",
-        schedule=_schedule(feed, settings),
+        schedule=_schedule(feed, landing),
         start_date=START,
         catchup=False,
         max_active_runs=1,
@@ -346,10 +353,15 @@ def build_dag(feed: Feed, settings: Settings | None = None) -> DAG:
                 found = pipeline.discover()
                 known = f"{found.new} new, {found.redelivered} already known"
                 print(f"{len(found.refs)} file(s) to process ({known})")
+                ti = get_current_context()["ti"]
+                if len(found.refs) >= feed.max_files_per_run:
+                    limit = feed.max_files_per_run
+                    print(f"max_files_per_run ({limit}) reached: the run will ask for another")
+                    ti.xcom_push(key="saturated", value=True)
                 inline, left = _load_inline(feed, settings, pipeline, found.refs)
                 if inline:
                     print(f"{len(inline)} loaded here, {len(left)} left to per-file tasks")
-                    get_current_context()["ti"].xcom_push(key="inline", value=inline)
+                    ti.xcom_push(key="inline", value=inline)
                 return left
 
             refs = discover()
@@ -412,7 +424,24 @@ def build_dag(feed: Feed, settings: Settings | None = None) -> DAG:
 
                 return task_pipeline(feed, settings).archive()
 
-            report(refs) >> archive()
+            done = report(refs) >> archive()
+
+            if landing is not None:
+
+                @task(task_id="next_run", outlets=[landing], trigger_rule=TriggerRule.ALL_DONE)
+                def next_run() -> None:
+                    """When this run took as many files as it may (max_files_per_run), emit an event of the
+                    landing asset so another run takes the rest now, not at the next sweep; else skip (a
+                    skipped task emits nothing). Only a full run asks, so this cannot loop."""
+                    from airflow.sdk import get_current_context
+                    from airflow.sdk.exceptions import AirflowSkipException
+
+                    ti = get_current_context()["ti"]
+                    if not ti.xcom_pull(task_ids="ingest.discover", key="saturated"):
+                        raise AirflowSkipException("this run took every unfinished file")
+                    print(f"asking for another run of {feed.dag_id}: more files wait in the ledger")
+
+                done >> next_run()
 
         @task(task_id="cleanup", pool=pool, trigger_rule=TriggerRule.ONE_FAILED, retries=1)
         def cleanup(refs: list[dict[str, Any]]) -> None:
