@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run run-detached stop status install test test-unit lint typecheck bench reliability-doc lambda-package infra-check clean
+.PHONY: run run-detached stop status install test test-unit lint typecheck bench bench-latency bench-burst bench-sensing bench-load reliability-doc lambda-package infra-check clean
 
 install:  ## create .venv from requirements.lock (installs uv first if missing)
 	@PYTHON=$(PYTHON) scripts/bootstrap.sh
@@ -35,6 +35,18 @@ typecheck: install
 
 bench: install  ## transform throughput vs the pandas baseline (100 MB and 1 GB)
 	@$(PY) bench/transform.py
+
+bench-latency: install  ## landing -> queryable on the local stack, 50 files (docs/benchmarks.md, Latency)
+	@$(PY) bench/latency.py --files 50
+
+bench-burst: install  ## 1,000 small files at once on the local stack (docs/benchmarks.md, Bursts)
+	@$(PY) bench/burst.py --files 1000 --rows 20
+
+bench-sensing: install  ## worker slots and CPU per hour while waiting, per trigger mode (Sensing)
+	@$(PY) bench/sensing.py
+
+bench-load: install  ## feedline loads vs the raw bulk path, DuckDB and PostgreSQL, 10 M rows (Loads)
+	@$(PY) bench/load.py
 
 reliability-doc: install  ## run the bad-input corpus and fault suite, then regenerate docs/reliability.md
 	@$(PY) scripts/reliability_doc.py
