@@ -49,8 +49,12 @@ INLINE_ENV = "FEEDLINE_INLINE_MAX_BYTES"
 #: How long one discover task keeps loading files inline before it leaves the rest to per-file tasks
 #: (which load a small file several times slower: this bounds the task, not the burst's time).
 INLINE_BUDGET_SECONDS = 600.0
-#: How long the inline loop keeps the warehouse open between two releases (DuckDB: its write lock).
+#: How long the inline loop keeps the warehouse open between two releases (DuckDB: its write lock), and
+#: the pause after each release: DuckDB lets no other process open the file meanwhile, and without a pause
+#: the loop took the lock straight back, so a reader polling every 0.25 s saw nothing of a 1,000-file
+#: burst until its end.
 INLINE_SESSION_SECONDS = 2.0
+INLINE_SESSION_GAP = 0.3
 
 
 def inline_max_bytes() -> int:
@@ -263,6 +267,8 @@ def _load_inline(
                     left.append(ref)
                     continue
                 done.append({"ref": ref, "result": dict(result), "loaded": dict(loaded)})
+        if small and pipeline.warehouse.session_excludes_others:
+            time.sleep(INLINE_SESSION_GAP)  # let processes waiting for the file in
     left += small
     _record_inline(feed, settings, pipeline, done)
     return [d["ref"] for d in done], left

@@ -126,6 +126,9 @@ class Warehouse(abc.ABC):
         """Done with a transaction's connection: close it (a backend holding one for a session keeps it)."""
         conn.close()
 
+    #: Whether a session shuts other processes out of the warehouse until it ends (DuckDB's file lock).
+    session_excludes_others: ClassVar[bool] = False
+
     @contextmanager
     def session(self) -> Iterator[None]:
         """Transactions inside share what they can of one connection (DuckDBWarehouse keeps its file open,

@@ -120,6 +120,8 @@ class DuckDBWarehouse(Warehouse):
                     log.info("Got the DuckDB lock on %s", self.path)
                 return conn
 
+    session_excludes_others: ClassVar[bool] = True
+
     @contextmanager
     def session(self) -> Iterator[None]:
         """Keep the file open across the transactions inside (this thread's only; nested sessions join
