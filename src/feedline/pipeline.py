@@ -333,8 +333,10 @@ class FeedPipeline:
         archive, quarantine = self.area("archive"), self.area("quarantine")
         listed = list(self.source.list(self.feed.source.pattern))
         with self.warehouse.session():  # one connection for the lookups, not one each
-            ids = [file_id_of(self.feed.name, obj.key, obj.identity, obj.size) for obj in listed]
-            entries = [(obj, self.ledger.get(file_id)) for obj, file_id in zip(listed, ids, strict=True)]
+            entries = [
+                (obj, self.ledger.get(file_id_of(self.feed.name, obj.key, obj.identity, obj.size)))
+                for obj in listed
+            ]
         for obj, entry in entries:
             if entry is None:
                 continue

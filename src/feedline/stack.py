@@ -78,9 +78,9 @@ expose_config = False
 
 
 #: Imported by the scheduler before it forks its LocalExecutor workers: every task process is a fork of a
-#: worker, so it starts with them loaded instead of importing them again (~0.3 CPU-s a task, see
-#: docs/benchmarks.md, Latency). Third-party only: each task imports feedline itself, so a code change
-#: reaches the next task without a restart.
+#: worker, so it starts with them loaded instead of importing them again (0.23 against 0.48 CPU-s per
+#: task process, docs/benchmarks.md, Latency). Third-party only: each task imports feedline itself, so a
+#: code change reaches the next task without a restart.
 TASK_LIBRARIES = (
     "polars",
     "duckdb",
@@ -172,7 +172,7 @@ class Stack:
     executor: Executor = Executor.local
     celery: CeleryOptions = field(default_factory=CeleryOptions)
     #: Slots of the `feedline_warehouse` pool every warehouse-writing task takes: 1 serialises them, as
-    #: DuckDB needs; PostgreSQL accepts more (see docs/benchmarks.md, Burst).
+    #: DuckDB needs; PostgreSQL accepts more (see docs/deploy.md, Warehouse pool).
     warehouse_slots: int = 1
 
     def __post_init__(self) -> None:

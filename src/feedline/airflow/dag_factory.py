@@ -164,8 +164,8 @@ def _s3_events_asset(settings: Settings) -> Asset:
 def sensor_wait(feed: Feed) -> float:
     """Seconds a sensor-mode run waits for a file before it sweeps anyway: one period of the feed's
     sweep cron, else `SENSOR_WAIT`. Waiting deferred costs no worker slot, while each timeout costs a
-    resumed sensor and a sweep (discover, report, archive): with a 55 s wait that was four task
-    processes a minute for a feed where nothing lands (docs/benchmarks.md, Sensing)."""
+    resumed sensor and a sweep (discover, report, archive): six task starts per cycle, so a 55 s wait
+    meant six a minute for a feed where nothing lands (docs/benchmarks.md, Sensing)."""
     if not feed.schedule.sweep:
         return SENSOR_WAIT.total_seconds()
     from croniter import croniter
