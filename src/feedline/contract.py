@@ -198,6 +198,12 @@ class Column(Strict):
     def header(self) -> str:
         return self.source if self.source is not None else self.name
 
+    @property
+    def has_rules(self) -> bool:
+        """Whether the column declares a rule (accepted_values, min, max, pattern, max_length)."""
+        rules = (self.accepted_values, self.min, self.max, self.pattern, self.max_length)
+        return any(rule is not None for rule in rules)
+
 
 def _iso_bound(value: float | str, rule: str) -> None:
     from datetime import datetime
@@ -637,7 +643,22 @@ def load_feed(path: Path | str) -> Feed:
     feed = parse_feed(raw, str(path))
     if path.stem != feed.name:
         raise ContractError(f"{path}: name: {feed.name!r} differs from the file name; rename one to match")
+    _compile_rules(feed, path)
     return feed
+
+
+def _compile_rules(feed: Feed, path: Path) -> None:
+    """Compile the feed's rules as the transform will, on the contract's types: a rule that cannot run
+    (text compared with a number, arithmetic on text) fails here, when the feed is loaded, instead of
+    at its first file."""
+    if not feed.rules and not any(c.has_rules for c in feed.columns):
+        return
+    from feedline.transform.rules import row_checks  # polars: only for feeds with rules
+
+    try:
+        row_checks(feed)
+    except ContractError as exc:
+        raise ContractError(f"{path}: {exc}") from None
 
 
 @dataclass

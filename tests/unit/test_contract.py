@@ -153,6 +153,25 @@ def test_load_feeds_isolates_bad_files(tmp_path: Path) -> None:
     assert "already loaded by feed 'orders'" in errors["same_table.yaml"]
 
 
+def test_a_rule_that_cannot_run_fails_when_the_feed_is_loaded(tmp_path: Path) -> None:
+    """Not at the first file's transform: `feedline validate` and the DAG factory see it."""
+    good = feed_with(rules=[{"name": "positive", "expr": "amount > 0"}])
+    (tmp_path / "orders.yaml").write_text(yaml.safe_dump(good))
+    assert load_feed(tmp_path / "orders.yaml").rules[0].name == "positive"
+    typo = feed_with(rules=[{"name": "positive", "expr": "at > 5"}])
+    (tmp_path / "orders.yaml").write_text(yaml.safe_dump(typo))
+    with pytest.raises(ContractError) as info:
+        load_feed(tmp_path / "orders.yaml")
+    assert str(info.value).startswith(f"{tmp_path / 'orders.yaml'}: feed orders: rules.positive: ")
+    assert "5 is not a timestamp; write it as ISO 8601 text" in str(info.value)
+    bad_column = feed_with(
+        columns=[*BASE["columns"][:1], {"name": "amount", "type": "int", "accepted_values": ["x"]}]
+    )
+    (tmp_path / "orders.yaml").write_text(yaml.safe_dump(bad_column))
+    errors = load_feeds(tmp_path).errors
+    assert "columns.amount.accepted_values: 'x' is not a number" in str(errors[str(tmp_path / "orders.yaml")])
+
+
 def test_a_dumped_feed_validates_again_as_json() -> None:
     """The Lambda event carries the feed as JSON: the dump must parse back to the same contract."""
     import json
