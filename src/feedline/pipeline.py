@@ -52,16 +52,25 @@ class RunSummary:
 
 
 def log_state(feed: str, ref: dict[str, Any], state: str, **fields: Any) -> None:
-    """One structured line per file state change, so a log search answers 'what happened to this file'."""
-    extra = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+    """One structured line per file state change, so a log search answers 'what happened to this file'.
+
+    The line is logfmt: `feedline.file feed=… key=… version=… state=… [field=…]`, a value holding a
+    space, a quote, `=` or a control character written as a double-quoted string (JSON escapes), so a
+    key such as `2024 orders.csv` or an error message parses back whole."""
+    pairs = {"feed": feed, "key": ref["key"], "version": ref.get("version"), "state": state, **fields}
     log.info(
-        "feedline.file feed=%s key=%s version=%s state=%s %s",
-        feed,
-        ref["key"],
-        ref.get("version"),
-        state,
-        extra,
+        "feedline.file %s", " ".join(f"{k}={logfmt_value(v)}" for k, v in pairs.items() if v is not None)
     )
+
+
+def logfmt_value(value: Any) -> str:
+    """`value` as a logfmt value: bare when it is a plain word, else a JSON string."""
+    import json
+
+    text = str(value)
+    if text and not any(c in text for c in ' "=\\') and text.isprintable():
+        return text
+    return json.dumps(text, ensure_ascii=False)
 
 
 class FeedPipeline:

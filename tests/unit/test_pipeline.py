@@ -107,6 +107,26 @@ def test_bad_file_is_quarantined_with_reason(pipeline: FeedPipeline, settings: S
     assert not (landing / "bad.csv").exists()
 
 
+def test_state_lines_are_logfmt_that_parses_back(
+    pipeline: FeedPipeline, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A key with a space and an error message with quotes and `=` come back whole from the log line."""
+    import shlex
+
+    landing = _landing(settings)
+    (landing / "bad 2024.csv").write_text("order_id,amount\n1,2\n")
+    age(landing / "bad 2024.csv")
+    with caplog.at_level("INFO", logger="feedline.pipeline"):
+        pipeline.run_once()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("feedline.file ")]
+    states = [dict(part.split("=", 1) for part in shlex.split(line)[1:]) for line in lines]
+    assert [s["state"] for s in states] == ["detected", "transforming", "quarantined"]
+    assert {s["key"] for s in states} == {"bad 2024.csv"}
+    entry = pipeline.ledger.entries("orders")[0]
+    assert states[-1]["error"] == (entry.error or "").splitlines()[0]
+    assert " " in states[-1]["error"]
+
+
 def test_crash_after_transform_is_finished_by_next_sweep(pipeline: FeedPipeline, settings: Settings) -> None:
     landing = _landing(settings)
     stats = write_orders_csv(landing / "a.csv", rows=50, seed=9)
