@@ -99,11 +99,19 @@ class Warehouse(abc.ABC):
 
     @abc.abstractmethod
     def _fill_staging(
-        self, tx: Tx, columns: Sequence[ColumnDef], staging: TableRef, parquet: Path, clean_uri: str
+        self,
+        tx: Tx,
+        columns: Sequence[ColumnDef],
+        staging: TableRef,
+        parquet: Path,
+        clean_uri: str,
+        *,
+        row_order: bool = True,
     ) -> None:
         """Insert the clean file's `columns` (all of the contract's, or only its key) into `staging`
-        (created empty with those columns), with ROW_ORDER = the row's position in the file where the
-        dialect has `staging_row_order`. The file already passed `check_parquet`."""
+        (created empty with those columns), with ROW_ORDER = the row's position in the file where
+        `row_order` is asked and the dialect has `staging_row_order`. The file already passed
+        `check_parquet`."""
 
     bulk_publish: ClassVar[bool] = False
 

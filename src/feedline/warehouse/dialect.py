@@ -171,8 +171,9 @@ class Dialect:
         null = "" if column.nullable else " NOT NULL"
         return f"{self.quote(column.name, 'column name')} {self.column_type(column.type)}{null}"
 
-    def create_staging(self, ref: TableRef, columns: Sequence[ColumnDef]) -> str:
-        """The staging table: the contract's columns plus ROW_ORDER, the row's position in its file."""
+    def create_staging(self, ref: TableRef, columns: Sequence[ColumnDef], *, row_order: bool = True) -> str:
+        """The staging table: `columns` plus, with `row_order` where the dialect numbers staged rows,
+        ROW_ORDER, the row's position in its file."""
         kind = (
             "TEMPORARY TABLE"
             if self.temporary_staging
@@ -181,7 +182,7 @@ class Dialect:
             else "TABLE"
         )
         defs = [*columns]
-        if self.staging_row_order:
+        if row_order and self.staging_row_order:
             defs.append(ColumnDef(ROW_ORDER, ColumnType("bigint"), nullable=False))
         return f"CREATE {kind} {self.table(ref)} ({', '.join(self.column_def(c) for c in defs)})"
 

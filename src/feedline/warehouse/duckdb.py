@@ -44,8 +44,12 @@ class DuckDBDialect(Dialect):
     staging_schema: ClassVar[str] = "temp"
     temporary_staging: ClassVar[bool] = True
 
-    def fill_from_parquet(self, staging: TableRef, columns: list[str]) -> str:
-        """Copy a Parquet file's contract columns into staging, numbering rows in file order; params: path."""
+    def fill_from_parquet(self, staging: TableRef, columns: list[str], *, row_order: bool = True) -> str:
+        """Copy a Parquet file's `columns` into staging, with `row_order` numbering rows in file order;
+        params: path."""
+        if not row_order:
+            cols = self.columns(columns)
+            return f"INSERT INTO {self.table(staging)} ({cols}) SELECT {cols} FROM read_parquet({self.param})"
         return (
             f"INSERT INTO {self.table(staging)} ({self.columns([*columns, ROW_ORDER])}) "
             f"SELECT {self.columns(columns)}, file_row_number "
@@ -160,9 +164,17 @@ class DuckDBWarehouse(Warehouse):
         return conn  # a DuckDB cursor() would be a second connection with its own transaction
 
     def _fill_staging(
-        self, tx: Tx, columns: Sequence[ColumnDef], staging: TableRef, parquet: Path, clean_uri: str
+        self,
+        tx: Tx,
+        columns: Sequence[ColumnDef],
+        staging: TableRef,
+        parquet: Path,
+        clean_uri: str,
+        *,
+        row_order: bool = True,
     ) -> None:
-        tx.execute(self.dialect.fill_from_parquet(staging, [c.name for c in columns]), [str(parquet)])
+        sql = self.dialect.fill_from_parquet(staging, [c.name for c in columns], row_order=row_order)
+        tx.execute(sql, [str(parquet)])
 
     bulk_publish: ClassVar[bool] = True
 

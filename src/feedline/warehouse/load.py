@@ -111,7 +111,7 @@ def _publish(
     if warehouse.bulk_publish and not dedupe:
         if mode is LoadMode.upsert:
             key_columns = [c for c in columns if c.name in key]
-            keys = _stage(warehouse, tx, feed, file_id, key_columns, parquet, clean_uri)
+            keys = _stage(warehouse, tx, feed, file_id, key_columns, parquet, clean_uri, row_order=False)
             _delete_replaced(tx, target, keys, key_columns, _file_rows(parquet))
             tx.execute(d.drop_table(keys))
         elif mode is LoadMode.replace:
@@ -157,13 +157,16 @@ def _stage(
     columns: list[ColumnDef],
     parquet: Path,
     clean_uri: str,
+    *,
+    row_order: bool = True,
 ) -> TableRef:
-    """A fresh staging table of the file's `columns`, filled; dropped by the caller, or by the rollback."""
+    """A fresh staging table of the file's `columns` (numbered in file order with `row_order`), filled;
+    dropped by the caller, or by the rollback."""
     d = warehouse.dialect
     staging = d.staging_table(feed.name, file_id)
     if not d.temporary_staging:
         tx.execute(d.create_schema(d.staging_schema))
     tx.execute(d.drop_table(staging))
-    tx.execute(d.create_staging(staging, columns))
-    warehouse._fill_staging(tx, columns, staging, parquet, clean_uri)
+    tx.execute(d.create_staging(staging, columns, row_order=row_order))
+    warehouse._fill_staging(tx, columns, staging, parquet, clean_uri, row_order=row_order)
     return staging

@@ -167,10 +167,17 @@ class PostgresWarehouse(Warehouse):
     # --- staging ---------------------------------------------------------------------------------
 
     def _fill_staging(
-        self, tx: Tx, columns: Sequence[ColumnDef], staging: TableRef, parquet: Path, clean_uri: str
+        self,
+        tx: Tx,
+        columns: Sequence[ColumnDef],
+        staging: TableRef,
+        parquet: Path,
+        clean_uri: str,
+        *,
+        row_order: bool = True,
     ) -> None:
-        sql = self.dialect.copy(staging, [*(c.name for c in columns), ROW_ORDER], freeze=True)
-        self._copy(tx, columns, sql, parquet, row_order=True)
+        names = [c.name for c in columns] + ([ROW_ORDER] if row_order else [])
+        self._copy(tx, columns, self.dialect.copy(staging, names, freeze=True), parquet, row_order=row_order)
 
     bulk_publish: ClassVar[bool] = True
 

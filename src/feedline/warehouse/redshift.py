@@ -162,7 +162,14 @@ class RedshiftWarehouse(PostgresWarehouse):
         return {"cursor_factory": psycopg.ClientCursor, "prepare_threshold": None}
 
     def _fill_staging(
-        self, tx: Tx, columns: Sequence[ColumnDef], staging: TableRef, parquet: Path, clean_uri: str
+        self,
+        tx: Tx,
+        columns: Sequence[ColumnDef],
+        staging: TableRef,
+        parquet: Path,
+        clean_uri: str,
+        *,
+        row_order: bool = True,
     ) -> None:
         """COPY the clean object from S3, after checking the local copy: COPY maps Parquet columns by
         position, and loads every object whose key starts with the URI, so the rows are counted too."""

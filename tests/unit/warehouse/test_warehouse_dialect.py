@@ -83,6 +83,8 @@ def test_generated_load_sql_quotes_every_identifier_and_binds_every_value() -> N
     assert pg.create_staging(staging, [ColumnDef("id", ColumnType("bigint"), False)]) == (
         f'CREATE UNLOGGED TABLE {stg} ("id" BIGINT NOT NULL, "_feedline_row" BIGINT NOT NULL)'
     )
+    keys_only = pg.create_staging(staging, [ColumnDef("id", ColumnType("bigint"), False)], row_order=False)
+    assert keys_only == f'CREATE UNLOGGED TABLE {stg} ("id" BIGINT NOT NULL)'
     assert pg.insert_rows(TableRef("a", "files"), ["file_id", "x"], 2, "file_id") == (
         'INSERT INTO "a"."files" ("file_id", "x") VALUES (%s, %s), (%s, %s) '
         'ON CONFLICT ("file_id") DO NOTHING RETURNING "file_id"'

@@ -15,7 +15,7 @@ from feedline.contract import Feed
 from feedline.errors import TerminalError
 from feedline.ledger import FileState, Ledger
 from feedline.warehouse.base import Warehouse
-from feedline.warehouse.dialect import ColumnDef
+from feedline.warehouse.dialect import ROW_ORDER, ColumnDef
 
 Register = Callable[[Feed], str]
 
@@ -279,9 +279,11 @@ def test_a_file_with_unique_keys_skips_staging_where_the_backend_can(
     staged: list[list[str]] = []
     fill = type(warehouse)._fill_staging
 
-    def spy(self: Warehouse, tx: object, columns: list[ColumnDef], *args: object) -> None:
-        staged.append([c.name for c in columns])
-        fill(self, tx, columns, *args)  # type: ignore[arg-type]
+    def spy(
+        self: Warehouse, tx: object, columns: list[ColumnDef], *args: object, row_order: bool = True
+    ) -> None:
+        staged.append([c.name for c in columns] + ([ROW_ORDER] if row_order else []))
+        fill(self, tx, columns, *args, row_order=row_order)  # type: ignore[arg-type]
 
     monkeypatch.setattr(type(warehouse), "_fill_staging", spy)
     out = load(
@@ -289,8 +291,8 @@ def test_a_file_with_unique_keys_skips_staging_where_the_backend_can(
     )
     assert out.rows_loaded == 2
     if not warehouse.bulk_publish:  # Redshift stages every file whole
-        assert staged == [list(ARROW_TYPES)]
-    else:  # straight into the target; an upsert stages only the key, to delete what the file replaces
+        assert staged == [[*ARROW_TYPES, ROW_ORDER]]
+    else:  # straight into the target; an upsert stages only the key (unnumbered), to delete what it replaces
         assert staged == ([["id"]] if mode == "upsert" else [])
     expected = {
         "append": [(1, "a"), (2, "b"), (2, "b2"), (3, "c")],
