@@ -235,8 +235,8 @@ def running_stack(args: argparse.Namespace) -> Iterator[Stack]:
         profile = OUT / args.label / "profiles" if args.profile_tasks else None
         write_local_settings(stack, args.preload, profile)
     stack.migrate()
-    stack.start()
-    try:
+    try:  # a stack interrupted while it starts is stopped too
+        stack.start()
         stack.wait_healthy(timeout=600)
         print(f"stack healthy after {time.monotonic() - started:.0f}s ({stack.url}, {project})", flush=True)
         yield stack

@@ -114,7 +114,8 @@ class SlotSampler(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
-        self.join(timeout=5)
+        if self.ident is not None:  # started
+            self.join(timeout=5)
 
     def integral(self, since: float, until: float) -> tuple[float, float]:
         """(running, deferred) task-instance-seconds between `since` and `until`."""
@@ -215,9 +216,9 @@ def run_mode(mode: str, args: argparse.Namespace) -> ModeResult:
     stack.configure()
     patch_config(stack, parse_assignments(args.cfg, "--cfg"))
     stack.migrate()
-    stack.start()
     sampler = SlotSampler(stack.home / "airflow.db")
-    try:
+    try:  # a stack interrupted while it starts is stopped too
+        stack.start()
         stack.wait_healthy(timeout=600)
         api = Api(stack)
         if mode != "idle":
