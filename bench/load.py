@@ -2,14 +2,16 @@
 
     .venv/bin/python bench/load.py [--rows 10000000] [--backends duckdb,postgres] [--repeat 1] [--steps]
                                    [--pg-server shared|stock|tuned] [--pg-set name=value ...] [--no-analyze]
-                                   [--no-delete-guard]
+                                   [--no-delete-guard] [--index-key]
 
-Two clean Parquet files typed like the orders contract's transform output are generated once (cached in
-bench/out/): ids 1..N, and ids from 0.9 N + 1 (a tenth overlap). Raw paths: DuckDB `CREATE TABLE AS
-SELECT * FROM read_parquet`; PostgreSQL ADBC ingest into a fresh table (DESIGN §6's fastest measured
-path). feedline: `Warehouse.load` (checks, publish, ledger mark, one transaction): append into an empty
-table; upsert of the same file again (every key replaced: the worst case); upsert of the second file
-(a tenth of its keys replaced, the rest new). PostgreSQL runs in a fresh database, dropped afterwards:
+Three clean Parquet files typed like the orders contract's transform output are generated once (cached
+in bench/out/): ids 1..N, ids from 0.9 N + 1 (a tenth overlap), and 1,000 rows from N - 499 (half
+overlap). Raw paths: DuckDB `CREATE TABLE AS SELECT * FROM read_parquet`; PostgreSQL ADBC ingest into a
+fresh table (DESIGN §6's fastest measured path). feedline: `Warehouse.load` (checks, publish, ledger
+mark, one transaction): append into an empty table; upsert of the same file again (every key replaced:
+the worst case); upsert of the second file (a tenth of its keys replaced, the rest new); then the small
+file into the table of 1.9 N rows, where the cost is finding the rows it replaces (`--index-key`: the
+feed's target.index_key). PostgreSQL runs in a fresh database, dropped afterwards:
 on the machine's server (`--pg-server shared`, BENCH_POSTGRES_URL), or on a private PostgreSQL 15 cluster
 initdb'ed for the run into a temporary directory and removed afterwards, with initdb's stock settings
 (`stock`) or with settings a warehouse uses for bulk loads (`tuned`); `--pg-set` overrides one setting of
@@ -44,6 +46,7 @@ ORDERS = REPO / "feeds" / "orders.yaml"
 ORDERS_TABLE = "public.orders"  # orders.yaml's target
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 CHUNK = 1_000_000
+SMALL = 1_000  # rows of the small upsert into the large table
 ROW_GROUP = 65_536
 PG_BIN = Path(os.environ.get("BENCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
 # A warehouse tuned for bulk loads: the table being rewritten stays in shared buffers, and checkpoints
@@ -160,11 +163,14 @@ def feedline_loads(
     steps: bool,
     observe: Callable[[], AbstractContextManager[Any]] = nullcontext,
     prepare: Callable[[], None] | None = None,
+    index_key: bool = False,
 ) -> dict[str, float]:
     """Seconds of each feedline load, in order: `append` into an empty table; `upsert` of the same file
-    again (every key replaced); `upsert-10%` of a file whose first tenth of keys exist (the rest new).
-    Each load runs inside `observe()` (the server's WAL counters, with --steps), after `prepare()` (not
-    timed: PostgreSQL's ANALYZE of the target)."""
+    again (every key replaced); `upsert-10%` of a file whose first tenth of keys exist (the rest new);
+    `upsert-small`, SMALL rows of which half replace rows of the table, the table then holding 1.9 times
+    the rows. Each load runs inside `observe()` (the server's WAL counters, with --steps), after
+    `prepare()` (not timed: PostgreSQL's ANALYZE of the target); `index_key` sets the feed's
+    target.index_key."""
     from feedline.contract import LoadMode, load_feed
     from feedline.ledger import Ledger
     from feedline.storage.base import ObjectInfo
@@ -175,7 +181,8 @@ def feedline_loads(
     for n, (name, parquet) in enumerate(files.items()):
         mode = LoadMode(name.split("-")[0])
         feed = load_feed(ORDERS)
-        feed = feed.model_copy(update={"target": feed.target.model_copy(update={"mode": mode})})
+        target = feed.target.model_copy(update={"mode": mode, "index_key": index_key})
+        feed = feed.model_copy(update={"target": target})
         file_id = ledger.register(feed.name, [ObjectInfo(f"bench-{n}.csv", n, 0.0, f"x:{n}")]).new[0].file_id
         warehouse.ensure_table(feed)
         if prepare is not None:
@@ -189,7 +196,7 @@ def feedline_loads(
     return results
 
 
-def bench_duckdb(files: dict[str, Path], steps: bool) -> dict[str, float]:
+def bench_duckdb(files: dict[str, Path], steps: bool, index_key: bool = False) -> dict[str, float]:
     import duckdb
 
     from feedline.warehouse.duckdb import DuckDBWarehouse
@@ -199,10 +206,13 @@ def bench_duckdb(files: dict[str, Path], steps: bool) -> dict[str, float]:
         sql = "CREATE TABLE raw AS SELECT * FROM read_parquet(?)"
         took = timed(lambda: raw.execute(sql, [str(files["append"])]))
         raw.close()
-        return {"raw": took, **feedline_loads(DuckDBWarehouse(Path(tmp) / "w.duckdb"), files, steps)}
+        warehouse = DuckDBWarehouse(Path(tmp) / "w.duckdb")
+        return {"raw": took, **feedline_loads(warehouse, files, steps, index_key=index_key)}
 
 
-def bench_postgres(files: dict[str, Path], steps: bool, server: str, analyze: bool) -> dict[str, float]:
+def bench_postgres(
+    files: dict[str, Path], steps: bool, server: str, analyze: bool, index_key: bool = False
+) -> dict[str, float]:
     """ADBC ingest, then feedline's loads in a fresh database of `server`; with `analyze`, each load finds
     the target ANALYZEd, as autovacuum leaves a table within a minute of a large load (the statistics
     change the upsert's plan)."""
@@ -236,7 +246,9 @@ def bench_postgres(files: dict[str, Path], steps: bool, server: str, analyze: bo
             if steps:
                 print(f"    (ANALYZE {ORDERS_TABLE}: {took:.2f}s, not counted)", flush=True)
 
-        loads = feedline_loads(PostgresWarehouse(url), files, steps, observe, prepare if analyze else None)
+        loads = feedline_loads(
+            PostgresWarehouse(url), files, steps, observe, prepare if analyze else None, index_key
+        )
         return {"raw": raw, **loads}
     finally:
         with psycopg.connect(server, autocommit=True) as admin:
@@ -398,6 +410,8 @@ def main() -> None:
                         help="PostgreSQL: do not ANALYZE the target before each load")  # fmt: skip
     parser.add_argument("--pg-set", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting of the private cluster (repeatable)")  # fmt: skip
+    parser.add_argument("--index-key", action="store_true",
+                        help="the feed's target.index_key (PostgreSQL indexes the key)")  # fmt: skip
     parser.add_argument("--no-delete-guard", action="store_true",
                         help="PostgreSQL: the planner picks the upsert DELETE's join")  # fmt: skip
     args = parser.parse_args()
@@ -414,6 +428,7 @@ def main() -> None:
         "append": first,
         "upsert": first,
         "upsert-10%": clean_parquet(args.rows, args.rows * 9 // 10 + 1),
+        "upsert-small": clean_parquet(SMALL, args.rows - SMALL // 2 + 1),
     }
     backends = args.backends.split(",")
     private = settings is not None and "postgres" in backends
@@ -422,8 +437,8 @@ def main() -> None:
         if "postgres" in backends:
             print(f"postgres: {where}; {server_settings(server)}", flush=True)
         benches = {
-            "duckdb": bench_duckdb,
-            "postgres": lambda f, s: bench_postgres(f, s, server, not args.no_analyze),
+            "duckdb": lambda f, s: bench_duckdb(f, s, args.index_key),
+            "postgres": lambda f, s: bench_postgres(f, s, server, not args.no_analyze, args.index_key),
         }
         for backend in backends:
             runs = [benches[backend](files, args.steps) for _ in range(args.repeat)]
@@ -435,6 +450,10 @@ def report(backend: str, runs: list[dict[str, float]], rows: int) -> None:
     targets = {"append": 0.70, "upsert": 0.40, "upsert-10%": 0.40}
     best = {path: min(run[path] for run in runs) for path in runs[0]}
     for path, seconds in best.items():
+        if path == "upsert-small":
+            print(f"{backend:8s} {path:10s} {seconds * 1000:7.0f} ms  {SMALL} rows into a table of "
+                  f"{rows * 1.9 / 1e6:.1f} M rows", flush=True)  # fmt: skip
+            continue
         rate = rows / seconds / 1e6
         ratio = best["raw"] / seconds
         verdict = "" if path == "raw" else f"  target >= {targets[path]:.0%}: " + (

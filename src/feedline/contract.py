@@ -301,6 +301,13 @@ class Target(Strict):
         None, alias="schema", description="Target schema; the warehouse default if unset."
     )
     mode: LoadMode = Field(LoadMode.append, description="append, upsert (needs primary_key) or replace.")
+    index_key: bool = Field(
+        False,
+        description="PostgreSQL: index the primary key in the target table, so that an upsert finds the "
+        "rows a file replaces through the index instead of scanning the whole table (many small files "
+        "into a large table); it slows loads that replace most of a large table. Ignored by DuckDB and "
+        "Redshift.",
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -523,6 +530,8 @@ class Feed(Strict):
                 raise ValueError(f"primary_key: column {key!r} must be declared 'nullable: false'")
         if self.target.mode is LoadMode.upsert and not self.primary_key:
             raise ValueError("target.mode 'upsert' needs a primary_key; declare one or use 'append'")
+        if self.target.index_key and not self.primary_key:
+            raise ValueError("target.index_key indexes the primary_key; declare one or remove index_key")
         for where, wanted in [
             *((f"rules.{r.name}", r.columns) for r in self.rules),
             *((f"checks.{c.label}", c.named_columns) for c in self.checks),

@@ -194,7 +194,12 @@ class Warehouse(abc.ABC):
         schema_policy evolve, bring it up to the contract and `extra` (the file's columns beyond it)."""
         if feed.schema_policy is SchemaPolicy.evolve:
             self._evolve_table(tx, feed, extra)
-            return
+        else:
+            self._check_or_create_table(tx, feed)
+        if feed.target.index_key and self.dialect.key_index:
+            self._ensure_key_index(tx, feed)
+
+    def _check_or_create_table(self, tx: Tx, feed: Feed) -> None:
         d, ref = self.dialect, self.target(feed)
         tx.execute(d.list_columns(), [ref.schema, ref.name])
         existing = {str(row[0]).lower() for row in tx.fetchall()}
@@ -207,6 +212,19 @@ class Warehouse(abc.ABC):
                 )
             return
         self._create_table(tx, feed, contract_columns(feed))
+
+    def _ensure_key_index(self, tx: Tx, feed: Feed) -> None:
+        """target.index_key: index the primary key unless the index is there. Looked up first, because
+        CREATE INDEX IF NOT EXISTS would lock out the table's other writers even when it exists; on a
+        table that already holds rows, the first load after the option is turned on builds it."""
+        d, ref = self.dialect, self.target(feed)
+        name = d.key_index_name(ref)
+        tx.execute(d.index_exists(), [ref.schema, name])
+        if tx.fetchone() is None:
+            tx.execute(d.create_index(name, ref, feed.primary_key))
+            log.info(
+                "Created index %s on %s (%s) for feed %s", name, ref, ", ".join(feed.primary_key), feed.name
+            )
 
     def _create_table(self, tx: Tx, feed: Feed, columns: Sequence[ColumnDef]) -> None:
         """The target table: `columns`, then the lineage columns."""

@@ -143,6 +143,24 @@ class Dialect:
         except KeyError:
             raise TerminalError(f"{self.name}: no SQL type for column type {type_}") from None
 
+    # Whether `target.index_key` creates an index on the target's primary key (PostgreSQL only).
+    key_index: ClassVar[bool] = False
+
+    def key_index_name(self, table: TableRef) -> str:
+        """The name of the target's key index: <table>_feedline_key, at most 63 characters."""
+        stem = identifier(table.name, "table name")
+        if len(stem) > 50:
+            stem = f"{stem[:41]}_{hashlib.sha256(stem.encode()).hexdigest()[:8]}"
+        return f"{stem}_feedline_key"
+
+    def analyze(self, ref: TableRef) -> str:
+        """Refresh the table's statistics for the planner."""
+        return f"ANALYZE {self.table(ref)}"
+
+    def index_exists(self) -> str:
+        """One row when the index named by the second param exists in the schema named by the first."""
+        raise NotImplementedError(f"{self.name} has no key index")
+
     def staging_table(self, feed: str, file_id: str) -> TableRef:
         """One staging table per (feed, file), at most 63 characters: stg_<feed>_<file_id>."""
         stem = identifier(feed, "feed name")

@@ -112,7 +112,7 @@ def _publish(
         if mode is LoadMode.upsert:
             key_columns = [c for c in columns if c.name in key]
             keys = _stage(warehouse, tx, feed, file_id, key_columns, parquet, clean_uri, row_order=False)
-            _delete_replaced(tx, target, keys, key_columns, _file_rows(parquet))
+            _delete_replaced(tx, feed, target, keys, key_columns, _file_rows(parquet))
             tx.execute(d.drop_table(keys))
         elif mode is LoadMode.replace:
             tx.execute(d.delete_all(target))
@@ -124,7 +124,7 @@ def _publish(
             tx.execute(sql)
     rows = int(tx.scalar(d.count(staging)))
     if mode is LoadMode.upsert:
-        _delete_replaced(tx, target, staging, [c for c in columns if c.name in key], rows)
+        _delete_replaced(tx, feed, target, staging, [c for c in columns if c.name in key], rows)
     elif mode is LoadMode.replace:
         tx.execute(d.delete_all(target))
     tx.execute(d.insert_from_staging(target, staging, names), lineage)
@@ -132,9 +132,15 @@ def _publish(
     return rows
 
 
-def _delete_replaced(tx: Tx, target: TableRef, staging: TableRef, key: list[ColumnDef], rows: int) -> None:
+def _delete_replaced(
+    tx: Tx, feed: Feed, target: TableRef, staging: TableRef, key: list[ColumnDef], rows: int
+) -> None:
     """Delete the target rows whose key is among the `rows` staged, inside the dialect's join guard."""
     d = tx.dialect
+    if feed.target.index_key and d.key_index:
+        # The planner's guess for a table never analysed is thousands of rows: a scan of the target
+        # would beat an index it would have to probe that often.
+        tx.execute(d.analyze(staging))
     guard = d.delete_join_guard(key)
     if guard is not None:
         tx.execute(guard[0], [rows])

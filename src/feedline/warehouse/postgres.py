@@ -67,6 +67,11 @@ class PostgresDialect(Dialect):
         options = "FORMAT binary, FREEZE" if freeze else "FORMAT binary"
         return f"COPY {self.table(ref)} ({self.columns(columns)}) FROM STDIN ({options})"
 
+    key_index: ClassVar[bool] = True
+
+    def index_exists(self) -> str:
+        return "SELECT 1 FROM pg_indexes WHERE schemaname = %s AND indexname = %s"
+
     # Whether an upsert's DELETE is kept off a hash join that would spill (False on Redshift).
     guards_delete_join: ClassVar[bool] = True
 

@@ -60,6 +60,7 @@ class RedshiftDialect(PostgresDialect):
     locks_tables: ClassVar[bool] = True
     on_conflict: ClassVar[bool] = False
     ledger_index: ClassVar[bool] = False
+    key_index: ClassVar[bool] = False  # no indexes: sort and distribution keys are the table owner's choice
     unlogged_staging: ClassVar[bool] = False
     staging_row_order: ClassVar[bool] = False
     guards_delete_join: ClassVar[bool] = False  # no enable_hashjoin: Redshift plans its own joins

@@ -28,7 +28,14 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 
-def make_feed(mode: str = "append", *, name: str = "orders", table: str = "orders", key: bool = True) -> Feed:
+def make_feed(
+    mode: str = "append",
+    *,
+    name: str = "orders",
+    table: str = "orders",
+    key: bool = True,
+    index_key: bool = False,
+) -> Feed:
     return parse_feed(
         {
             "name": name,
@@ -45,7 +52,7 @@ def make_feed(mode: str = "append", *, name: str = "orders", table: str = "order
                 {"name": "big", "type": "decimal(38,10)"},
             ],
             "primary_key": ["id"] if key else [],
-            "target": {"table": table, "mode": mode},
+            "target": {"table": table, "mode": mode, **({"index_key": True} if index_key else {})},
         },
         "test",
     )

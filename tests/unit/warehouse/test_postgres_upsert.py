@@ -1,6 +1,7 @@
 """PostgreSQL's upsert on the real server: a batch of keys too large for one hash batch is deleted by merge
 join (the guard around the DELETE), a small one keeps the planner's choice, and the rows, the ledger and
-staging come out as with any other upsert. Redshift and DuckDB have no guard."""
+staging come out as with any other upsert. Redshift and DuckDB have no guard. With `target.index_key` the
+table's key is indexed and a small upsert deletes through the index instead of scanning the table."""
 
 from __future__ import annotations
 
@@ -193,3 +194,54 @@ def test_redshift_and_duckdb_have_no_guard(postgres_url: str, tmp_path: Path) ->
     assert any(s.startswith("DELETE FROM") for s in seen)
     assert not [s for s in seen if "enable_hashjoin" in s]
     assert names_by_id(redshift) == {1: "v1", 2: "v2", 3: "v2", 4: "v2", 5: "v2"}
+
+
+def test_index_key_indexes_the_key_once_and_a_small_upsert_deletes_through_it(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    wh = Observed(postgres_url, lock_timeout=10)
+    Ledger(wh).ensure()
+    feed = make_feed("upsert", index_key=True)
+    load(wh, feed, register(wh, 1), write_parquet(tmp_path / "old.parquet", rows(range(1, 50_001), "old")))
+    with wh.transaction() as tx:
+        tx.execute(f"ANALYZE {target(wh)}")
+    wh.plans.clear()
+
+    parquet = write_parquet(tmp_path / "new.parquet", rows(range(49_991, 50_011), "new"))
+    assert load(wh, feed, register(wh, 2), parquet).rows_loaded == 20
+
+    indexes = select(wh, "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'orders'")
+    assert indexes == [
+        ("orders_feedline_key", "CREATE INDEX orders_feedline_key ON public.orders USING btree (id)")
+    ]
+    created = [s for s in wh.statements if s.startswith("CREATE INDEX") and "orders_feedline_key" in s]
+    assert len(created) == 1  # the second load found it
+    [plan] = wh.plans
+    assert "orders_feedline_key" in plan and "Seq Scan on orders" not in plan, plan
+    names = names_by_id(wh)
+    assert (len(names), names[49_990], names[49_991], names[50_010]) == (50_010, "old", "new", "new")
+    assert staging_tables(wh) == []
+
+
+def test_index_key_on_a_table_that_already_holds_rows_is_built_by_the_next_load(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    wh = PostgresWarehouse(postgres_url, lock_timeout=10)
+    Ledger(wh).ensure()
+    load(
+        wh,
+        make_feed("upsert"),
+        register(wh, 1),
+        write_parquet(tmp_path / "a.parquet", rows(range(1, 4), "a")),
+    )
+    assert select(wh, "SELECT count(*) FROM pg_indexes WHERE tablename = 'orders'") == [(0,)]
+    feed = make_feed("upsert", index_key=True)
+    load(wh, feed, register(wh, 2), write_parquet(tmp_path / "b.parquet", rows(range(3, 5), "b")))
+    assert select(wh, "SELECT indexname FROM pg_indexes WHERE tablename = 'orders'") == [
+        ("orders_feedline_key",)
+    ]
+    assert names_by_id(wh) == {1: "a", 2: "a", 3: "b", 4: "b"}
+
+
+def test_index_key_is_ignored_by_redshift_and_duckdb() -> None:
+    assert PostgresDialect.key_index and not RedshiftDialect.key_index and not DuckDBDialect.key_index
