@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,8 +91,26 @@ class Warehouse(abc.ABC):
     # --- backend hooks ---------------------------------------------------------------------------
 
     @abc.abstractmethod
+    def _connect(self) -> Any:
+        """A new DB-API style connection (commit/rollback/close)."""
+
+    def _begin(self, conn: Any) -> None:
+        """Begin a transaction on `conn`; nothing where the driver begins one with the first statement."""
+        return None
+
     def _open(self) -> Any:
-        """A new DB-API style connection (commit/rollback/close) with a transaction begun."""
+        """A connection with a transaction begun: this thread's session's (connected again after a failed
+        transaction dropped it), else a new one."""
+        mine = self._holder == threading.get_ident()
+        conn = self._held if mine and self._held is not None else self._connect()
+        if mine:
+            self._held = conn
+        try:
+            self._begin(conn)
+        except Exception as exc:
+            self._release(conn, failed=True)
+            raise self.translate_error(exc) from exc
+        return conn
 
     def _cursor(self, conn: Any) -> Any:
         """The object statements run on inside the transaction (execute/fetchone/fetchall)."""
@@ -131,18 +150,38 @@ class Warehouse(abc.ABC):
         return None
 
     def _release(self, conn: Any, failed: bool) -> None:
-        """Done with a transaction's connection: close it (a backend holding one for a session keeps it)."""
-        conn.close()
+        """Done with a transaction's connection: close it unless it is the session's; a failed one is
+        closed all the same, and the session's next transaction connects afresh."""
+        if conn is not self._held:
+            conn.close()
+        elif failed:
+            self._held = None
+            conn.close()
 
     #: Whether a session shuts other processes out of the warehouse until it ends (DuckDB's file lock).
     session_excludes_others: ClassVar[bool] = False
+    _held: Any = None  # the session's connection (see session())
+    _holder: int | None = None  # the thread whose session it is
 
     @contextmanager
     def session(self) -> Iterator[None]:
-        """Transactions inside share what they can of one connection (DuckDBWarehouse keeps its file open,
-        and so its write lock, until the session ends); elsewhere each transaction connects as usual.
-        Each transaction still commits or rolls back on its own."""
-        yield
+        """The transactions inside, on this thread, share one connection; each still commits or rolls
+        back on its own, and nested sessions join the outer one. Connecting is what a small file's
+        load mostly pays for: its transform and load take eight transactions (PostgreSQL: ~7 ms to
+        connect against 0.1 ms per transaction on an open connection; DuckDB: ~10 ms to open the file
+        and a checkpoint to close it). DuckDB holds its write lock for the whole session
+        (`session_excludes_others`): keep sessions to a few seconds. Read-only warehouses connect per
+        transaction."""
+        if self._holder is not None or self.read_only:
+            yield
+            return
+        self._held, self._holder = self._connect(), threading.get_ident()
+        try:
+            yield
+        finally:
+            conn, self._held, self._holder = self._held, None, None
+            if conn is not None:
+                conn.close()
 
     # --- transactions ----------------------------------------------------------------------------
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -84,8 +82,6 @@ class DuckDBWarehouse(Warehouse):
             )
         self.lock_timeout = lock_timeout
         self.read_only = read_only
-        self._held: Any = None  # the session's connection (see session())
-        self._holder: int | None = None  # the thread whose session it is
 
     def __repr__(self) -> str:
         return f"DuckDBWarehouse({str(self.path)!r}{', read_only=True' if self.read_only else ''})"
@@ -126,39 +122,8 @@ class DuckDBWarehouse(Warehouse):
 
     session_excludes_others: ClassVar[bool] = True
 
-    @contextmanager
-    def session(self) -> Iterator[None]:
-        """Keep the file open across the transactions inside (this thread's only; nested sessions join
-        the outer one). Opening the file costs ~10 ms and closing it a checkpoint: a small file's transform
-        and load take eight transactions, so an inline loop of small files spent over half its time there.
-        The write lock is held for the whole session: keep sessions to a few seconds."""
-        if self._held is not None or self.read_only:
-            yield
-            return
-        self._held, self._holder = self._connect(), threading.get_ident()
-        try:
-            yield
-        finally:
-            conn, self._held, self._holder = self._held, None, None
-            if conn is not None:
-                conn.close()
-
-    def _release(self, conn: Any, failed: bool) -> None:
-        if conn is not self._held:
-            conn.close()
-        elif failed:  # whatever went wrong, the next transaction gets a fresh connection
-            self._held, self._holder = None, None
-            conn.close()
-
-    def _open(self) -> Any:
-        held = self._held if self._holder == threading.get_ident() else None
-        conn = held if held is not None else self._connect()
-        try:
-            conn.begin()
-        except Exception as exc:
-            self._release(conn, failed=True)
-            raise self.translate_error(exc) from exc
-        return conn
+    def _begin(self, conn: Any) -> None:
+        conn.begin()
 
     def _cursor(self, conn: Any) -> Any:
         return conn  # a DuckDB cursor() would be a second connection with its own transaction

@@ -97,7 +97,8 @@ class PostgresDialect(Dialect):
 
 
 class PostgresWarehouse(Warehouse):
-    """A PostgreSQL database reached by a libpq URL or key=value string; one connection per transaction.
+    """A PostgreSQL database reached by a libpq URL or key=value string; one connection per transaction, or
+    per `session()`.
 
     `lock_timeout` (seconds) bounds every wait for a lock, so a stuck competitor is a transient error,
     not a hung task; `read_only` opens read-only transactions (status queries); `work_mem` is the
@@ -155,7 +156,7 @@ class PostgresWarehouse(Warehouse):
             options.append("-c default_transaction_read_only=on")
         return {"options": " ".join(options)}
 
-    def _open(self) -> Any:
+    def _connect(self) -> Any:
         import psycopg
 
         try:

@@ -230,3 +230,42 @@ def test_driver_errors_are_translated_with_what_to_do(
     assert "secret" not in str(got)
     other = ValueError("not a driver error")
     assert wh.translate_error(other) is other
+
+
+def test_a_session_keeps_one_connection_and_each_transaction_commits_on_its_own(
+    postgres: PostgresWarehouse, postgres_url: str
+) -> None:
+    def pid() -> int:
+        with postgres.transaction() as tx:
+            return int(tx.scalar("SELECT pg_backend_pid()"))
+
+    def insert_and_die() -> None:
+        with postgres.transaction() as tx:
+            tx.execute("INSERT INTO session_t VALUES (2)")
+            tx.execute("SELECT pg_terminate_backend(pg_backend_pid())")  # the connection dies mid-transaction
+
+    with postgres.transaction() as tx:
+        tx.execute("DROP TABLE IF EXISTS session_t")
+        tx.execute("CREATE TABLE session_t (n int)")
+    assert pid() != pid()  # outside a session: a connection per transaction
+    with postgres.session():
+        first = pid()
+        with postgres.transaction() as tx:
+            tx.execute("INSERT INTO session_t VALUES (1)")
+        with psycopg.connect(postgres_url) as other:  # committed, seen by others before the session ends
+            assert other.execute("SELECT n FROM session_t").fetchall() == [(1,)]
+        with postgres.session():  # a nested session joins the outer one
+            assert pid() == first
+        thread, out = in_thread(pid)  # another thread connects on its own
+        thread.join(timeout=20)
+        assert out["result"] != first
+        with pytest.raises(TransientError):
+            insert_and_die()
+        after = pid()  # the failed connection is not reused
+        assert after != first
+        assert pid() == after
+    with psycopg.connect(postgres_url) as other:
+        assert other.execute("SELECT n FROM session_t").fetchall() == [(1,)]
+        alive = other.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [after]).fetchone()
+        assert alive == (0,)  # closed with the session
+        other.execute("DROP TABLE session_t")
