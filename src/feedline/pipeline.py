@@ -90,6 +90,7 @@ class FeedPipeline:
         self._warehouse = warehouse
         self._transformer = transformer
         self._aws_conn_id = aws_conn_id
+        self._areas: dict[str, Storage] = {}
 
     # --- wiring ------------------------------------------------------------------------------------
 
@@ -103,11 +104,15 @@ class FeedPipeline:
         )
 
     def area(self, name: str) -> Storage:
+        """The feed's lake area `name` (processed, quarantine, archive …), opened once per pipeline: an S3
+        area's boto3 client is built on first use and then shared, as boto3 clients are thread-safe."""
         from feedline.storage import open_storage
 
-        return open_storage(
-            self.settings.area(name, self.feed.name), settle_seconds=0, aws_conn_id=self._aws_conn_id
-        )
+        if name not in self._areas:
+            self._areas[name] = open_storage(
+                self.settings.area(name, self.feed.name), settle_seconds=0, aws_conn_id=self._aws_conn_id
+            )
+        return self._areas[name]
 
     @cached_property
     def warehouse(self) -> Warehouse:

@@ -150,3 +150,11 @@ def test_retried_load_after_commit_is_a_no_op(pipeline: FeedPipeline, settings: 
     assert first["already_loaded"] is False
     assert again == {"file_id": ref["file_id"], "rows_loaded": 0, "already_loaded": True}
     assert _rows(settings, "select count(*) from orders") == [(first["rows_loaded"],)]
+
+
+def test_each_lake_area_is_opened_once_per_pipeline(pipeline: FeedPipeline, settings: Settings) -> None:
+    """An S3 area builds its boto3 client on first use: one per area and pipeline, not one per step."""
+    processed = pipeline.area("processed")
+    assert pipeline.area("processed") is processed
+    assert pipeline.area("archive") is not processed
+    assert str(settings.home / "data" / "processed" / "orders") in str(processed.root)
