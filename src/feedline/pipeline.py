@@ -73,6 +73,12 @@ def logfmt_value(value: Any) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+SCRATCH_PREFIX = "feedline-"
+# A scratch directory untouched this long belongs to a killed process (a live step writes into its own
+# within seconds of starting, and no step runs for a day).
+SCRATCH_MAX_AGE = 24 * 3600.0
+
+
 class FeedPipeline:
     """The steps of one feed against its source, lake areas, ledger and warehouse."""
 
@@ -128,15 +134,42 @@ class FeedPipeline:
 
         return Ledger(self.warehouse)
 
+    def _scratch_root(self) -> Path | None:
+        """Where scratch directories go: inside the lake when it is local (the same filesystem as the
+        areas they fill), else the system's temporary directory (None)."""
+        processed = self.settings.area_root("processed")
+        return None if processed.startswith("s3://") else Path(processed).parent / ".tmp"
+
     @contextmanager
     def _workdir(self) -> Iterator[Path]:
-        """Scratch space, inside the lake when it is local (same filesystem as the areas it fills)."""
-        processed = self.settings.area_root("processed")
-        base = None if processed.startswith("s3://") else Path(processed).parent / ".tmp"
+        """A scratch directory, removed when the block ends (`sweep_scratch` removes those of killed
+        processes)."""
+        base = self._scratch_root()
         if base is not None:
             base.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=f"{self.feed.name}-", dir=base) as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{self.feed.name}-", dir=base) as tmp:
             yield Path(tmp)
+
+    def sweep_scratch(self, older_than: float = SCRATCH_MAX_AGE) -> list[Path]:
+        """Remove this feed's scratch directories left by killed processes: untouched (the directory and
+        what it holds directly) for `older_than` seconds. Returns those removed."""
+        import shutil
+
+        base = self._scratch_root()
+        root = Path(tempfile.gettempdir()) if base is None else base
+        cutoff = time.time() - older_than
+        removed = []
+        for path in root.glob(f"{SCRATCH_PREFIX}{self.feed.name}-*"):
+            try:
+                touched = max([path.stat().st_mtime, *(p.stat().st_mtime for p in path.iterdir())])
+            except OSError:
+                continue  # gone meanwhile, or not a directory
+            if touched < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        if removed:
+            log.info("Removed %d stale scratch directories of feed %s", len(removed), self.feed.name)
+        return removed
 
     def _local(self, storage: Storage, key: str, workdir: Path) -> Path:
         path = storage.local_path(key)
@@ -148,6 +181,7 @@ class FeedPipeline:
         """Register complete files of the source in the ledger and return every unfinished one."""
         self.ledger.ensure()
         self.warehouse.ensure_table(self.feed)
+        self.sweep_scratch()
         objects = list(self.source.list(self.feed.source.pattern))
         registration = self.ledger.register(self.feed.name, objects)
         for entry in registration.new:

@@ -158,3 +158,25 @@ def test_each_lake_area_is_opened_once_per_pipeline(pipeline: FeedPipeline, sett
     assert pipeline.area("processed") is processed
     assert pipeline.area("archive") is not processed
     assert str(settings.home / "data" / "processed" / "orders") in str(processed.root)
+
+
+def test_discover_removes_scratch_directories_of_killed_processes(
+    pipeline: FeedPipeline, settings: Settings
+) -> None:
+    import os
+    import time
+
+    scratch = settings.home / "data" / ".tmp"
+    stale, fresh, other = (scratch / n for n in ("feedline-orders-dead", "feedline-orders-live", "other"))
+    for path in (stale, fresh, other):
+        path.mkdir(parents=True)
+        (path / "part.parquet").write_bytes(b"x")
+    day_ago = time.time() - 25 * 3600
+    for path in (stale, stale / "part.parquet", other):
+        os.utime(path, (day_ago, day_ago))
+    (fresh / "part.parquet").touch()
+    os.utime(fresh, (day_ago, day_ago))  # an old directory a live step still writes into is kept
+
+    pipeline.discover()
+
+    assert sorted(p.name for p in scratch.iterdir()) == ["feedline-orders-live", "other"]
