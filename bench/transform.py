@@ -1,7 +1,7 @@
 """Benchmark the orders transform against the classic pandas approach, each run in a fresh process.
 
-    .venv/bin/python bench/transform.py [--sizes 100,1000] [--skip-pandas] [--no-key] [--repeat 1]
-                                        [--baseline GIT_REV] [--instructions]
+    .venv/bin/python bench/transform.py [--sizes 100,1000] [--skip-pandas] [--no-key] [--keep-last]
+                                        [--repeat 1] [--baseline GIT_REV] [--instructions]
 
 Dirty order files of each size (MB) are generated once with feedline.sample and cached in bench/out/.
 Every run is a child process reaped with os.wait4, so its CPU time and peak RSS are its own; the child also
@@ -86,13 +86,14 @@ def sample_file(size_mb: int) -> tuple[Path, dict[str, Any]]:
     return path, json.loads(meta.read_text())
 
 
-def child_feedline(source: Path, out: Path, *, dedupe: bool = True) -> dict[str, Any]:
-    from feedline.contract import load_feed
+def child_feedline(source: Path, out: Path, *, dedupe: bool = True, keep: str = "first") -> dict[str, Any]:
+    from feedline.contract import Dedupe, load_feed
     from feedline.transform import transform_file
 
     feed = load_feed(ORDERS)
     if not dedupe:  # the same work without the one state that grows with the file: the primary-key set
         feed = feed.model_copy(update={"primary_key": ()})
+    feed = feed.model_copy(update={"dedupe": Dedupe(keep)})
     started = time.process_time()
     for _ in range(int(os.environ.get(TRANSFORMS, "1"))):
         result = transform_file(feed, source, out / "clean.parquet", out / "rejected.parquet")
@@ -243,6 +244,11 @@ def main() -> None:
     parser.add_argument(
         "--no-key", action="store_true", help="also run feedline without the primary key, to show flat memory"
     )
+    parser.add_argument(
+        "--keep-last",
+        action="store_true",
+        help="also run feedline with `dedupe: last` (the last row of a key)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per engine and size; the fastest is kept")
     parser.add_argument(
         "--baseline", metavar="GIT_REV", help="also run the feedline of this git revision, interleaved"
@@ -261,7 +267,8 @@ def main() -> None:
         else:
             if engine == "baseline":
                 sys.path.insert(0, os.environ[BASELINE_SRC])
-            counts = child_feedline(Path(source), Path(out), dedupe=engine != "no-key")
+            keep = "last" if engine == "keep-last" else "first"
+            counts = child_feedline(Path(source), Path(out), dedupe=engine != "no-key", keep=keep)
         print(json.dumps(counts))
         return
 
@@ -271,6 +278,7 @@ def main() -> None:
         "feedline",
         *(["baseline"] if args.baseline else []),
         *(["no-key"] if args.no_key else []),
+        *(["keep-last"] if args.keep_last else []),
         *([] if args.skip_pandas else ["pandas"]),
     ]
     env = {BASELINE_SRC: str(export_baseline(args.baseline))} if args.baseline else {}
@@ -300,7 +308,7 @@ def main() -> None:
                     f"rows {run.rows_in} -> {run.rows_out}",
                     flush=True,
                 )
-                if engine == "feedline" and run.rows_out != stats["clean"]:
+                if engine in ("feedline", "keep-last") and run.rows_out != stats["clean"]:
                     raise SystemExit(
                         f"feedline wrote {run.rows_out} rows, the sample promised {stats['clean']}"
                     )

@@ -287,6 +287,11 @@ class Source(Strict):
         return self.uri.startswith("s3://")
 
 
+class Dedupe(StrEnum):
+    first = "first"
+    last = "last"
+
+
 class LoadMode(StrEnum):
     append = "append"
     upsert = "upsert"
@@ -487,6 +492,12 @@ class Feed(Strict):
     primary_key: tuple[str, ...] = Field(
         (), description="Columns identifying a row; dedupe and upsert use it."
     )
+    dedupe: Dedupe = Field(
+        Dedupe.first,
+        description="Which row of a primary key repeated within one file is kept: first (memory: one "
+        "entry per distinct key) or last (the file's later rows win, as later files do; memory: state for "
+        "every row, measured in docs/benchmarks.md).",
+    )
     target: Target
     retries: Retries = Field(default_factory=Retries)
     schedule: Schedule = Field(default_factory=Schedule)
@@ -530,6 +541,8 @@ class Feed(Strict):
                 raise ValueError(f"primary_key: column {key!r} must be declared 'nullable: false'")
         if self.target.mode is LoadMode.upsert and not self.primary_key:
             raise ValueError("target.mode 'upsert' needs a primary_key; declare one or use 'append'")
+        if self.dedupe is Dedupe.last and not self.primary_key:
+            raise ValueError("dedupe 'last' keeps one row per primary_key; declare one or remove dedupe")
         if self.target.index_key and not self.primary_key:
             raise ValueError("target.index_key indexes the primary_key; declare one or remove index_key")
         for where, wanted in [

@@ -101,6 +101,8 @@ def test_misspelled_type_names_file_field_and_suggestion() -> None:
             {"primary_key": [], "target": {"table": "orders", "mode": "append", "index_key": True}},
             "target.index_key indexes the primary_key; declare one or remove index_key",
         ),
+        ({"primary_key": [], "target": {"table": "o"}, "dedupe": "last"}, "dedupe 'last' keeps one row per"),
+        ({"dedupe": "newest"}, "dedupe"),
         ({"target": {"table": "orders; DROP TABLE x", "mode": "append"}}, "is not a valid table name"),
         ({"name": "Orders-2"}, "is not a feed name"),
         ({"source": {"uri": "../../etc", "pattern": "*"}}, "must not contain '..'"),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-from feedline.contract import Feed
+from feedline.contract import Dedupe, Feed
 from feedline.errors import BadFileError, ContractError
 from feedline.transform.clean import ColumnRule, polars_type
 from feedline.transform.read import EXTRA, LINE, Layout, layout, not_utf8, readable, unclosed_quote
@@ -40,8 +40,8 @@ def transform_file(feed: Feed, source: Path, clean_path: Path, rejected_path: Pa
 
     Rules worth knowing (the contract's field docs cover the rest):
     - a value with more decimals than its decimal(p,s) scale is rejected, never rounded (trailing zeros pass);
-    - within the file the *first* valid row of a primary key wins: keeping the last needs state for every
-      row (polars' `is_last_distinct` took 2.5 GB on 1 GB), keeping the first only one entry per key;
+    - within the file the *first* valid row of a primary key wins, or the last with `dedupe: last`, which
+      needs state for every row (polars' `is_last_distinct`) where the first needs one entry per key;
     - a row with more fields than the header (beyond trailing empty ones), or with every field empty, is
       rejected with that reason; a row with fewer fields reads the missing ones as empty (polars cannot
       tell them apart);
@@ -181,7 +181,9 @@ def _stream(feed: Feed, lay: Layout, clean_tmp: Path, rejected_tmp: Path, origin
     )
     if feed.primary_key:
         key = pl.col(feed.primary_key[0]) if len(feed.primary_key) == 1 else pl.struct(feed.primary_key)
-        valid = valid.filter(key.is_first_distinct())
+        valid = valid.filter(
+            key.is_last_distinct() if feed.dedupe is Dedupe.last else key.is_first_distinct()
+        )
     reasons = [
         rule.reason(raw, text, pl.col(rule.column.name))
         for rule, raw, text in zip(rules, raws, cleaned, strict=True)

@@ -187,6 +187,33 @@ def test_dedupe_keeps_the_first_valid_occurrence(run: Run) -> None:
     ) == (7, 3, 1, 3)
 
 
+def test_dedupe_last_keeps_the_last_valid_occurrence(run: Run) -> None:
+    keyed_last = make_feed(
+        [{"name": "id", "type": "int", "nullable": False}, {"name": "name", "type": "string"}],
+        primary_key=["id"],
+        dedupe="last",
+    )
+    out = run(keyed_last, "id,name\n1,first\n2,x\n1,second\nbad,y\n1,third\n3,z\n2,again\n")
+    assert sorted(out.clean.rows()) == [(1, "third"), (2, "again"), (3, "z")]
+    assert (
+        out.result.rows_in,
+        out.result.rows_out,
+        out.result.rows_rejected,
+        out.result.duplicates_dropped,
+    ) == (7, 3, 1, 3)
+
+
+def test_dedupe_last_ignores_rejected_occurrences(run: Run) -> None:
+    feed = make_feed(
+        [{"name": "id", "type": "int", "nullable": False}, {"name": "n", "type": "int"}],
+        primary_key=["id"],
+        dedupe="last",
+    )
+    out = run(feed, "id,n\n1,2\n1,oops\n")
+    assert out.clean.rows() == [(1, 2)]
+    assert (out.result.rows_rejected, out.result.duplicates_dropped) == (1, 0)
+
+
 def test_dedupe_ignores_rejected_occurrences(run: Run) -> None:
     feed = make_feed(
         [{"name": "id", "type": "int", "nullable": False}, {"name": "n", "type": "int"}], primary_key=["id"]
