@@ -70,10 +70,11 @@ def logfmt_value(value: Any) -> str:
     text = str(value)
     if text and not any(c in text for c in ' "=\\') and text.isprintable():
         return text
-    return json.dumps(text, ensure_ascii=False)
+    quoted = json.dumps(text, ensure_ascii=False)  # escapes quotes, backslashes and C0 controls
+    return "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in quoted)  # the rest: JSON escapes
 
 
-SCRATCH_PREFIX = "feedline-"
+SCRATCH_PREFIX = "feedline-scratch-"
 # A scratch directory untouched this long belongs to a killed process (a live step writes into its own
 # within seconds of starting, and no step runs for a day).
 SCRATCH_MAX_AGE = 24 * 3600.0

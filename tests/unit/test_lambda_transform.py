@@ -35,6 +35,12 @@ def test_the_event_carries_the_feed_as_json_that_parses_back() -> None:
     )
     assert parse_feed(json.loads(json.dumps(event))["feed"], "event") == feed
     assert (event["key"], event["file_id"], event["source_uri"]) == ("a.csv", "f", "s3://b/in/")
+    # Fields left at their defaults are not sent: a function of an earlier release still reads the event.
+    assert "dedupe" not in event["feed"] and event["feed"]["target"] == {
+        "table": "orders",
+        "mode": "upsert",
+        "index_key": True,
+    }
 
 
 def test_a_result_is_returned_as_is() -> None:

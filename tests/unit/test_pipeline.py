@@ -127,6 +127,21 @@ def test_state_lines_are_logfmt_that_parses_back(
     assert " " in states[-1]["error"]
 
 
+@pytest.mark.parametrize(
+    "value", ["plain", "a b", 'say "hi"', "k=v", "back\\slash", "new\nline", "x\x85y", "a\u2028b", ""]
+)
+def test_a_logfmt_value_is_one_token_on_one_line_that_reads_back(value: str) -> None:
+    import json
+    import shlex
+
+    from feedline.pipeline import logfmt_value
+
+    text = logfmt_value(value)
+    assert len(text.splitlines()) == 1 and text.isprintable()
+    assert (json.loads(text) if text.startswith('"') else text) == value
+    assert len(shlex.split(f"k={text}")) == 1
+
+
 def test_crash_after_transform_is_finished_by_next_sweep(pipeline: FeedPipeline, settings: Settings) -> None:
     landing = _landing(settings)
     stats = write_orders_csv(landing / "a.csv", rows=50, seed=9)
@@ -167,7 +182,9 @@ def test_discover_removes_scratch_directories_of_killed_processes(
     import time
 
     scratch = settings.home / "data" / ".tmp"
-    stale, fresh, other = (scratch / n for n in ("feedline-orders-dead", "feedline-orders-live", "other"))
+    stale, fresh, other = (
+        scratch / n for n in ("feedline-scratch-orders-dead", "feedline-scratch-orders-live", "other")
+    )
     for path in (stale, fresh, other):
         path.mkdir(parents=True)
         (path / "part.parquet").write_bytes(b"x")
@@ -179,4 +196,4 @@ def test_discover_removes_scratch_directories_of_killed_processes(
 
     pipeline.discover()
 
-    assert sorted(p.name for p in scratch.iterdir()) == ["feedline-orders-live", "other"]
+    assert sorted(p.name for p in scratch.iterdir()) == ["feedline-scratch-orders-live", "other"]

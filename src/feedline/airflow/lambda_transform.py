@@ -50,7 +50,8 @@ def transform_event(
 ) -> dict[str, Any]:
     """The event lambda/handler.py takes: the feed contract itself, so the function needs no feeds folder."""
     return {
-        "feed": feed.model_dump(mode="json", by_alias=True),
+        # Defaults left out: a function not yet redeployed still reads a feed that sets no newer field.
+        "feed": feed.model_dump(mode="json", by_alias=True, exclude_defaults=True),
         "file_id": ref["file_id"],
         "source_uri": source_uri,
         "key": ref["key"],

@@ -26,6 +26,8 @@ from feedline.warehouse.dialect import (
 )
 
 log = logging.getLogger(__name__)
+# Guards which thread holds a warehouse's session (Warehouse.session).
+_SESSIONS = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,10 @@ class Warehouse(abc.ABC):
         """A connection with a transaction begun: this thread's session's (connected again after a failed
         transaction dropped it), else a new one."""
         mine = self._holder == threading.get_ident()
-        conn = self._held if mine and self._held is not None else self._connect()
+        held = self._held if mine else None
+        if held is not None and getattr(held, "closed", False):  # the server closed it while idle
+            self._held = held = None
+        conn = held if held is not None else self._connect()
         if mine:
             self._held = conn
         try:
@@ -172,14 +177,20 @@ class Warehouse(abc.ABC):
         and a checkpoint to close it). DuckDB holds its write lock for the whole session
         (`session_excludes_others`): keep sessions to a few seconds. Read-only warehouses connect per
         transaction."""
-        if self._holder is not None or self.read_only:
+        with _SESSIONS:
+            if self._holder is not None or self.read_only:
+                mine = False
+            else:
+                self._holder, mine = threading.get_ident(), True
+        if not mine:
             yield
             return
-        self._held, self._holder = self._connect(), threading.get_ident()
         try:
+            self._held = self._connect()
             yield
         finally:
-            conn, self._held, self._holder = self._held, None, None
+            with _SESSIONS:
+                conn, self._held, self._holder = self._held, None, None
             if conn is not None:
                 conn.close()
 
@@ -225,8 +236,12 @@ class Warehouse(abc.ABC):
                 log.info("Creating tables raced with another session; trying again")
 
     def ensure_table(self, feed: Feed) -> None:
-        """Create the feed's target table (contract columns + lineage) and its schema if missing."""
+        """Create the feed's target table (contract columns + lineage) and its schema if missing, and
+        (target.index_key) the index on its key: here, in a transaction of its own, never inside a load,
+        where building it would hold the table against the feed's other loads until the load commits."""
         self.create_if_missing(lambda tx: self._ensure_table(tx, feed))
+        if feed.target.index_key and self.dialect.key_index:
+            self.create_if_missing(lambda tx: self._ensure_key_index(tx, feed))
 
     def _ensure_table(self, tx: Tx, feed: Feed, extra: Sequence[ColumnDef] = ()) -> None:
         """Create the target table if missing, or check that it has the contract's columns; under
@@ -235,8 +250,6 @@ class Warehouse(abc.ABC):
             self._evolve_table(tx, feed, extra)
         else:
             self._check_or_create_table(tx, feed)
-        if feed.target.index_key and self.dialect.key_index:
-            self._ensure_key_index(tx, feed)
 
     def _check_or_create_table(self, tx: Tx, feed: Feed) -> None:
         d, ref = self.dialect, self.target(feed)
@@ -253,17 +266,26 @@ class Warehouse(abc.ABC):
         self._create_table(tx, feed, contract_columns(feed))
 
     def _ensure_key_index(self, tx: Tx, feed: Feed) -> None:
-        """target.index_key: index the primary key unless the index is there. Looked up first, because
-        CREATE INDEX IF NOT EXISTS would lock out the table's other writers even when it exists; on a
-        table that already holds rows, the first load after the option is turned on builds it."""
-        d, ref = self.dialect, self.target(feed)
-        name = d.key_index_name(ref)
-        tx.execute(d.index_exists(), [ref.schema, name])
-        if tx.fetchone() is None:
-            tx.execute(d.create_index(name, ref, feed.primary_key))
-            log.info(
-                "Created index %s on %s (%s) for feed %s", name, ref, ", ".join(feed.primary_key), feed.name
-            )
+        """target.index_key: index the primary key unless a valid index already leads with its columns
+        (feedline's, or one the table's owner made, such as a primary key constraint's). Looked up first,
+        as CREATE INDEX takes a lock against the table's writers even when the index exists. PostgreSQL
+        lets only the table's owner create an index: for another user this logs what to ask the owner
+        for and goes on without the index (loads stay correct, small upserts scan the table)."""
+        d, ref, key = self.dialect, self.target(feed), list(feed.primary_key)
+        tx.execute(d.key_index_state(), [len(key), key, ref.schema, ref.name])
+        row = tx.fetchone()
+        if row is None or row[0]:
+            return  # no table (it is created first), or the index is there
+        create = d.create_index(d.key_index_name(ref, key), ref, key)
+        if not row[1]:
+            log.warning(
+                "Feed %s: target.index_key: the warehouse user does not own %s, and only its owner can "
+                "index it; small upserts scan the table until the owner runs: %s",
+                feed.name, ref, create,
+            )  # fmt: skip
+            return
+        tx.execute(create)
+        log.info("Created the key index of %s (%s) for feed %s", ref, ", ".join(key), feed.name)
 
     def _create_table(self, tx: Tx, feed: Feed, columns: Sequence[ColumnDef]) -> None:
         """The target table: `columns`, then the lineage columns."""

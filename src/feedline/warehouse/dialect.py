@@ -146,19 +146,23 @@ class Dialect:
     # Whether `target.index_key` creates an index on the target's primary key (PostgreSQL only).
     key_index: ClassVar[bool] = False
 
-    def key_index_name(self, table: TableRef) -> str:
-        """The name of the target's key index: <table>_feedline_key, at most 63 characters."""
+    def key_index_name(self, table: TableRef, key: Sequence[str]) -> str:
+        """The name of the target's key index, at most 63 characters: <table>_feedline_key_<hash of the
+        key's columns>, so that a changed key gets an index of its own."""
         stem = identifier(table.name, "table name")
-        if len(stem) > 50:
-            stem = f"{stem[:41]}_{hashlib.sha256(stem.encode()).hexdigest()[:8]}"
-        return f"{stem}_feedline_key"
+        if len(stem) > 40:
+            stem = f"{stem[:31]}_{hashlib.sha256(stem.encode()).hexdigest()[:8]}"
+        columns = hashlib.sha256(",".join(key).encode()).hexdigest()[:8]
+        return f"{stem}_feedline_key_{columns}"
 
     def analyze(self, ref: TableRef) -> str:
         """Refresh the table's statistics for the planner."""
         return f"ANALYZE {self.table(ref)}"
 
-    def index_exists(self) -> str:
-        """One row when the index named by the second param exists in the schema named by the first."""
+    def key_index_state(self) -> str:
+        """For the table named by the last two params (schema, table): one row (whether a valid index
+        leads with the key, whose length and columns are the first two params; whether the user may
+        create one), or none without the table."""
         raise NotImplementedError(f"{self.name} has no key index")
 
     def staging_table(self, feed: str, file_id: str) -> TableRef:

@@ -69,8 +69,17 @@ class PostgresDialect(Dialect):
 
     key_index: ClassVar[bool] = True
 
-    def index_exists(self) -> str:
-        return "SELECT 1 FROM pg_indexes WHERE schemaname = %s AND indexname = %s"
+    def key_index_state(self) -> str:
+        return (
+            "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = t.oid AND i.indisvalid AND ("
+            "SELECT array_agg(a.attname::text ORDER BY k.ord) "
+            "FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+            "WHERE k.ord <= %s) = %s::text[]), "
+            "pg_has_role(t.relowner, 'USAGE') "
+            "FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace "
+            "WHERE n.nspname = %s AND t.relname = %s AND t.relkind IN ('r', 'p')"
+        )
 
     # Whether an upsert's DELETE is kept off a hash join that would spill (False on Redshift).
     guards_delete_join: ClassVar[bool] = True
@@ -154,7 +163,9 @@ class PostgresWarehouse(Warehouse):
             options.append(f"-c work_mem={self.work_mem.replace(' ', '')}")
         if self.read_only:
             options.append("-c default_transaction_read_only=on")
-        return {"options": " ".join(options)}
+        # No server-side prepared statements: a session's connection lives across transactions, and a
+        # pooler in transaction mode (PgBouncer) would hand them to other connections.
+        return {"options": " ".join(options), "prepare_threshold": None}
 
     def _connect(self) -> Any:
         import psycopg

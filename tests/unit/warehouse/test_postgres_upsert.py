@@ -5,6 +5,7 @@ table's key is indexed and a small upsert deletes through the index instead of s
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +18,7 @@ from feedline.contract import ColumnType
 from feedline.ledger import FileState, Ledger
 from feedline.storage.base import ObjectInfo
 from feedline.warehouse.base import Tx
-from feedline.warehouse.dialect import ColumnDef
+from feedline.warehouse.dialect import ColumnDef, TableRef
 from feedline.warehouse.duckdb import DuckDBDialect
 from feedline.warehouse.postgres import PostgresDialect, PostgresWarehouse
 from feedline.warehouse.redshift import RedshiftDialect
@@ -196,12 +197,23 @@ def test_redshift_and_duckdb_have_no_guard(postgres_url: str, tmp_path: Path) ->
     assert names_by_id(redshift) == {1: "v1", 2: "v2", 3: "v2", 4: "v2", 5: "v2"}
 
 
+def key_indexes(wh: PostgresWarehouse) -> list[tuple[str, str]]:
+    return [
+        (str(name), str(definition).split(" USING ")[1])
+        for name, definition in select(
+            wh, "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'orders' ORDER BY indexname"
+        )
+    ]
+
+
 def test_index_key_indexes_the_key_once_and_a_small_upsert_deletes_through_it(
     postgres_url: str, tmp_path: Path
 ) -> None:
     wh = Observed(postgres_url, lock_timeout=10)
     Ledger(wh).ensure()
     feed = make_feed("upsert", index_key=True)
+    wh.ensure_table(feed)  # discover's step: the table, then its key index in a transaction of its own
+    wh.ensure_table(feed)
     load(wh, feed, register(wh, 1), write_parquet(tmp_path / "old.parquet", rows(range(1, 50_001), "old")))
     with wh.transaction() as tx:
         tx.execute(f"ANALYZE {target(wh)}")
@@ -210,37 +222,68 @@ def test_index_key_indexes_the_key_once_and_a_small_upsert_deletes_through_it(
     parquet = write_parquet(tmp_path / "new.parquet", rows(range(49_991, 50_011), "new"))
     assert load(wh, feed, register(wh, 2), parquet).rows_loaded == 20
 
-    indexes = select(wh, "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'orders'")
-    assert indexes == [
-        ("orders_feedline_key", "CREATE INDEX orders_feedline_key ON public.orders USING btree (id)")
-    ]
-    created = [s for s in wh.statements if s.startswith("CREATE INDEX") and "orders_feedline_key" in s]
-    assert len(created) == 1  # the second load found it
+    name = PostgresDialect().key_index_name(TableRef("public", "orders"), ["id"])
+    assert key_indexes(wh) == [(name, "btree (id)")]
+    created = [s for s in wh.statements if s.startswith("CREATE INDEX") and name in s]
+    assert len(created) == 1  # the second ensure_table found it; loads never build it
     [plan] = wh.plans
-    assert "orders_feedline_key" in plan and "Seq Scan on orders" not in plan, plan
+    assert name in plan and "Seq Scan on orders" not in plan, plan
     names = names_by_id(wh)
     assert (len(names), names[49_990], names[49_991], names[50_010]) == (50_010, "old", "new", "new")
     assert staging_tables(wh) == []
 
 
-def test_index_key_on_a_table_that_already_holds_rows_is_built_by_the_next_load(
+def test_index_key_builds_the_index_on_a_table_that_already_holds_rows_and_reuses_the_owners(
     postgres_url: str, tmp_path: Path
 ) -> None:
     wh = PostgresWarehouse(postgres_url, lock_timeout=10)
     Ledger(wh).ensure()
-    load(
-        wh,
-        make_feed("upsert"),
-        register(wh, 1),
-        write_parquet(tmp_path / "a.parquet", rows(range(1, 4), "a")),
-    )
-    assert select(wh, "SELECT count(*) FROM pg_indexes WHERE tablename = 'orders'") == [(0,)]
+    plain = make_feed("upsert")
+    wh.ensure_table(plain)
+    load(wh, plain, register(wh, 1), write_parquet(tmp_path / "a.parquet", rows(range(1, 4), "a")))
+    assert key_indexes(wh) == []
     feed = make_feed("upsert", index_key=True)
+    wh.ensure_table(feed)
+    [(name, how)] = key_indexes(wh)
+    assert name.startswith("orders_feedline_key_") and how == "btree (id)"
     load(wh, feed, register(wh, 2), write_parquet(tmp_path / "b.parquet", rows(range(3, 5), "b")))
-    assert select(wh, "SELECT indexname FROM pg_indexes WHERE tablename = 'orders'") == [
-        ("orders_feedline_key",)
-    ]
     assert names_by_id(wh) == {1: "a", 2: "a", 3: "b", 4: "b"}
+
+    with wh.transaction() as tx:  # the owner's own index on the key (e.g. a primary key) serves as well
+        tx.execute(f"DROP INDEX {name}")
+        tx.execute(f"ALTER TABLE {target(wh)} ADD CONSTRAINT orders_pkey PRIMARY KEY (id, name)")
+    wh.ensure_table(feed)
+    assert key_indexes(wh) == [("orders_pkey", "btree (id, name)")]
+
+
+def test_index_key_without_owning_the_table_warns_and_loads_without_it(
+    postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    owner = PostgresWarehouse(postgres_url, lock_timeout=10)
+    Ledger(owner).ensure()
+    owner.ensure_table(make_feed("upsert"))
+    loader_role = f"feedline_loader_{uuid.uuid4().hex[:8]}"
+    with owner.transaction() as tx:
+        tx.execute("CREATE SCHEMA IF NOT EXISTS feedline_staging")
+        tx.execute(f"CREATE ROLE {loader_role} LOGIN")
+        tx.execute(f"GRANT USAGE, CREATE ON SCHEMA public, feedline_audit, feedline_staging TO {loader_role}")
+        database = tx.scalar("SELECT current_database()")
+        tx.execute(f'GRANT CREATE ON DATABASE "{database}" TO {loader_role}')  # staging's CREATE SCHEMA
+        tables = "ALL TABLES IN SCHEMA public, feedline_audit"
+        tx.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {loader_role}")
+    try:
+        loader = PostgresWarehouse(f"{postgres_url}?user={loader_role}", lock_timeout=10)
+        feed = make_feed("upsert", index_key=True)
+        with caplog.at_level("WARNING", logger="feedline.warehouse.base"):
+            loader.ensure_table(feed)
+        assert "does not own" in caplog.text and "CREATE INDEX" in caplog.text
+        assert key_indexes(owner) == []
+        parquet = write_parquet(tmp_path / "a.parquet", rows(range(1, 4), "a"))
+        assert load(loader, feed, register(owner, 1), parquet).rows_loaded == 3
+    finally:
+        with owner.transaction() as tx:
+            tx.execute(f"DROP OWNED BY {loader_role}")
+            tx.execute(f"DROP ROLE {loader_role}")
 
 
 def test_index_key_is_ignored_by_redshift_and_duckdb() -> None:
