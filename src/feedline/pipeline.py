@@ -6,6 +6,7 @@ ledger, so any step can be retried or re-run and the ledger decides what is left
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
@@ -65,8 +66,6 @@ def log_state(feed: str, ref: dict[str, Any], state: str, **fields: Any) -> None
 
 def logfmt_value(value: Any) -> str:
     """`value` as a logfmt value: bare when it is a plain word, else a JSON string."""
-    import json
-
     text = str(value)
     if text and not any(c in text for c in ' "=\\') and text.isprintable():
         return text

@@ -248,10 +248,7 @@ class Warehouse(abc.ABC):
         schema_policy evolve, bring it up to the contract and `extra` (the file's columns beyond it)."""
         if feed.schema_policy is SchemaPolicy.evolve:
             self._evolve_table(tx, feed, extra)
-        else:
-            self._check_or_create_table(tx, feed)
-
-    def _check_or_create_table(self, tx: Tx, feed: Feed) -> None:
+            return
         d, ref = self.dialect, self.target(feed)
         tx.execute(d.list_columns(), [ref.schema, ref.name])
         existing = {str(row[0]).lower() for row in tx.fetchall()}

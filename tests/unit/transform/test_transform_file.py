@@ -176,25 +176,21 @@ def test_surplus_fields_and_blank_lines_are_rejected_rows(run: Run) -> None:
     assert out.result.rows_in == 4
 
 
-def test_dedupe_keeps_the_first_valid_occurrence(run: Run) -> None:
-    out = run(KEYED, "id,name\n1,first\n2,x\n1,second\nbad,y\n1,third\n3,z\n2,again\n")
-    assert out.clean.rows() == [(1, "first"), (2, "x"), (3, "z")]
-    assert (
-        out.result.rows_in,
-        out.result.rows_out,
-        out.result.rows_rejected,
-        out.result.duplicates_dropped,
-    ) == (7, 3, 1, 3)
-
-
-def test_dedupe_last_keeps_the_last_valid_occurrence(run: Run) -> None:
-    keyed_last = make_feed(
+@pytest.mark.parametrize(
+    ("dedupe", "kept"),
+    [
+        ("first", [(1, "first"), (2, "x"), (3, "z")]),
+        ("last", [(1, "third"), (3, "z"), (2, "again")]),  # each where its kept row stands in the file
+    ],
+)
+def test_dedupe_keeps_the_chosen_valid_occurrence(run: Run, dedupe: str, kept: list[tuple[int, str]]) -> None:
+    keyed = make_feed(
         [{"name": "id", "type": "int", "nullable": False}, {"name": "name", "type": "string"}],
         primary_key=["id"],
-        dedupe="last",
+        dedupe=dedupe,
     )
-    out = run(keyed_last, "id,name\n1,first\n2,x\n1,second\nbad,y\n1,third\n3,z\n2,again\n")
-    assert sorted(out.clean.rows()) == [(1, "third"), (2, "again"), (3, "z")]
+    out = run(keyed, "id,name\n1,first\n2,x\n1,second\nbad,y\n1,third\n3,z\n2,again\n")
+    assert out.clean.rows() == kept
     assert (
         out.result.rows_in,
         out.result.rows_out,
@@ -203,24 +199,18 @@ def test_dedupe_last_keeps_the_last_valid_occurrence(run: Run) -> None:
     ) == (7, 3, 1, 3)
 
 
-def test_dedupe_last_ignores_rejected_occurrences(run: Run) -> None:
+@pytest.mark.parametrize(
+    ("dedupe", "text"), [("first", "id,n\n1,oops\n1,2\n"), ("last", "id,n\n1,2\n1,oops\n")]
+)
+def test_dedupe_ignores_rejected_occurrences(run: Run, dedupe: str, text: str) -> None:
     feed = make_feed(
         [{"name": "id", "type": "int", "nullable": False}, {"name": "n", "type": "int"}],
         primary_key=["id"],
-        dedupe="last",
+        dedupe=dedupe,
     )
-    out = run(feed, "id,n\n1,2\n1,oops\n")
+    out = run(feed, text)
     assert out.clean.rows() == [(1, 2)]
     assert (out.result.rows_rejected, out.result.duplicates_dropped) == (1, 0)
-
-
-def test_dedupe_ignores_rejected_occurrences(run: Run) -> None:
-    feed = make_feed(
-        [{"name": "id", "type": "int", "nullable": False}, {"name": "n", "type": "int"}], primary_key=["id"]
-    )
-    out = run(feed, "id,n\n1,oops\n1,2\n")
-    assert out.clean.rows() == [(1, 2)]
-    assert out.result.duplicates_dropped == 0
 
 
 def test_composite_primary_key(run: Run) -> None:

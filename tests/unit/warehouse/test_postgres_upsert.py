@@ -22,7 +22,7 @@ from feedline.warehouse.dialect import ColumnDef, TableRef
 from feedline.warehouse.duckdb import DuckDBDialect
 from feedline.warehouse.postgres import PostgresDialect, PostgresWarehouse
 from feedline.warehouse.redshift import RedshiftDialect
-from warehouses import TEST_ROLE, RedshiftOnPostgres
+from warehouses import TEST_ROLE, RedshiftOnPostgres, make_warehouse
 
 # PostgreSQL's smallest work_mem: 64 kB times hash_mem_multiplier 2 holds ~2,000 bigint keys in one batch.
 TINY_WORK_MEM = "64kB"
@@ -286,5 +286,20 @@ def test_index_key_without_owning_the_table_warns_and_loads_without_it(
             tx.execute(f"DROP ROLE {loader_role}")
 
 
-def test_index_key_is_ignored_by_redshift_and_duckdb() -> None:
-    assert PostgresDialect.key_index and not RedshiftDialect.key_index and not DuckDBDialect.key_index
+@pytest.mark.parametrize("kind", ["redshift", "duckdb"])
+def test_index_key_is_ignored_by_redshift_and_duckdb(postgres_url: str, tmp_path: Path, kind: str) -> None:
+    """Both load the feed as without the option, and no index appears (DuckDB scans columns; Redshift
+    has no indexes)."""
+    wh = make_warehouse(kind, tmp_path, postgres_url)
+    Ledger(wh).ensure()
+    feed = make_feed("upsert", index_key=True)
+    wh.ensure_table(feed)
+    for n, ids in ((1, range(1, 4)), (2, range(2, 6))):
+        load(wh, feed, register(wh, n), write_parquet(tmp_path / f"{n}.parquet", rows(ids, f"v{n}")))
+    assert names_by_id(wh) == {1: "v1", 2: "v2", 3: "v2", 4: "v2", 5: "v2"}
+    sql = (
+        "SELECT count(*) FROM duckdb_indexes() WHERE table_name = 'orders'"
+        if kind == "duckdb"
+        else "SELECT count(*) FROM pg_indexes WHERE tablename = 'orders'"
+    )
+    assert select(wh, sql) == [(0,)]
